@@ -1,0 +1,163 @@
+// SIMD level detection and kernel lookup with fallback to lower levels.
+#include "kernels/gemm.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "base/check.h"
+#include "quant/quantize.h"
+
+namespace bastion {
+namespace {
+
+// Scalar kernels: plain loops over the reference dot product and quantizer. These are what the
+// SIMD kernels are tested against, and what runs on CPUs without AVX2 (and on ARM for now).
+void ScalarGemm(GgmlType type, int64_t k, const void* w, size_t w_stride, int64_t nr,
+                const void* a, size_t a_stride, int64_t nc, float* y, size_t y_stride) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int64_t c = 0; c < nc; ++c) {
+    for (int64_t r = 0; r < nr; ++r) {
+      y[c * y_stride + r] = DotRow(type, wb + r * w_stride, ab + c * a_stride, k);
+    }
+  }
+}
+
+template <GgmlType kType>
+void ScalarGemmFor(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+                   size_t a_stride, int64_t nc, float* y, size_t y_stride) {
+  ScalarGemm(kType, k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+}
+
+template <GgmlType kType>
+void ScalarQuantizeFor(const float* x, void* dst, int64_t k) {
+  QuantizeRow(kType, x, dst, k);
+}
+
+GemmFn ScalarGemmFn(GgmlType type) {
+  switch (type) {
+    case GgmlType::kF32: return ScalarGemmFor<GgmlType::kF32>;
+    case GgmlType::kF16: return ScalarGemmFor<GgmlType::kF16>;
+    case GgmlType::kBF16: return ScalarGemmFor<GgmlType::kBF16>;
+    case GgmlType::kQ4_0: return ScalarGemmFor<GgmlType::kQ4_0>;
+    case GgmlType::kQ4_1: return ScalarGemmFor<GgmlType::kQ4_1>;
+    case GgmlType::kQ5_0: return ScalarGemmFor<GgmlType::kQ5_0>;
+    case GgmlType::kQ5_1: return ScalarGemmFor<GgmlType::kQ5_1>;
+    case GgmlType::kQ8_0: return ScalarGemmFor<GgmlType::kQ8_0>;
+    case GgmlType::kQ2_K: return ScalarGemmFor<GgmlType::kQ2_K>;
+    case GgmlType::kQ3_K: return ScalarGemmFor<GgmlType::kQ3_K>;
+    case GgmlType::kQ4_K: return ScalarGemmFor<GgmlType::kQ4_K>;
+    case GgmlType::kQ5_K: return ScalarGemmFor<GgmlType::kQ5_K>;
+    case GgmlType::kQ6_K: return ScalarGemmFor<GgmlType::kQ6_K>;
+    default: return nullptr;
+  }
+}
+
+QuantizeActFn ScalarQuantizeFn(GgmlType type) {
+  switch (type) {
+    case GgmlType::kF32: return ScalarQuantizeFor<GgmlType::kF32>;
+    case GgmlType::kF16: return ScalarQuantizeFor<GgmlType::kF16>;
+    case GgmlType::kBF16: return ScalarQuantizeFor<GgmlType::kBF16>;
+    case GgmlType::kQ8_0: return ScalarQuantizeFor<GgmlType::kQ8_0>;
+    case GgmlType::kQ8_1: return ScalarQuantizeFor<GgmlType::kQ8_1>;
+    case GgmlType::kQ8_K: return ScalarQuantizeFor<GgmlType::kQ8_K>;
+    default: return nullptr;
+  }
+}
+
+bool IsKQuantFamily(GgmlType type) {
+  switch (type) {
+    case GgmlType::kQ2_K:
+    case GgmlType::kQ3_K:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+    case GgmlType::kQ8_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+SimdLevel DetectUncapped() {
+#if defined(__x86_64__) || defined(__i386__)
+#if defined(BASTION_HAVE_AVX512)
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vnni")) {
+    return SimdLevel::kAvx512;
+  }
+#endif
+#if defined(BASTION_HAVE_AVX2)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c")) {
+    return SimdLevel::kAvx2;
+  }
+#endif
+#endif
+  return SimdLevel::kScalar;
+}
+
+}  // namespace
+
+const char* SimdLevelName(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kScalar: return "scalar";
+    case SimdLevel::kAvx2: return "avx2";
+    case SimdLevel::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+SimdLevel DetectSimdLevel() {
+  static const SimdLevel level = [] {
+    SimdLevel best = DetectUncapped();
+    if (const char* cap = std::getenv("BASTION_SIMD")) {
+      SimdLevel want = best;
+      if (std::strcmp(cap, "scalar") == 0) want = SimdLevel::kScalar;
+      if (std::strcmp(cap, "avx2") == 0) want = SimdLevel::kAvx2;
+      if (std::strcmp(cap, "avx512") == 0) want = SimdLevel::kAvx512;
+      if (static_cast<int>(want) < static_cast<int>(best)) best = want;
+    }
+    return best;
+  }();
+  return level;
+}
+
+bool CpuHasAvx512Bf16() {
+#if (defined(__x86_64__) || defined(__i386__)) && defined(BASTION_HAVE_AVX512)
+  static const bool has = [] {
+    // GCC 12's __builtin_cpu_supports knows "avx512bf16".
+    return __builtin_cpu_supports("avx512bf16") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+GemmFn GetGemm(GgmlType weight_type, SimdLevel level) {
+  for (int l = static_cast<int>(level); l > 0; --l) {
+    const auto lv = static_cast<SimdLevel>(l);
+    GemmFn fn = IsKQuantFamily(weight_type) ? GetKQuantGemm(weight_type, lv)
+                                            : GetLegacyGemm(weight_type, lv);
+    if (fn != nullptr) return fn;
+  }
+  GemmFn fn = ScalarGemmFn(weight_type);
+  BASTION_CHECK_MSG(fn != nullptr, TypeName(weight_type));
+  return fn;
+}
+
+QuantizeActFn GetQuantizeAct(GgmlType act_type, SimdLevel level) {
+  for (int l = static_cast<int>(level); l > 0; --l) {
+    const auto lv = static_cast<SimdLevel>(l);
+    QuantizeActFn fn = IsKQuantFamily(act_type) ? GetKQuantQuantizeAct(act_type, lv)
+                                                : GetLegacyQuantizeAct(act_type, lv);
+    if (fn != nullptr) return fn;
+  }
+  QuantizeActFn fn = ScalarQuantizeFn(act_type);
+  BASTION_CHECK_MSG(fn != nullptr, TypeName(act_type));
+  return fn;
+}
+
+}  // namespace bastion

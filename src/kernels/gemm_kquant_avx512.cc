@@ -1,0 +1,1 @@
+// STUB: gemm_kquant_avx512 kernels (not written yet).

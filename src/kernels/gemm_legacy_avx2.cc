@@ -1,0 +1,1 @@
+// STUB: gemm_legacy_avx2 kernels (not written yet).

@@ -1,0 +1,1 @@
+// STUB: gemm_legacy_avx512 kernels (not written yet).

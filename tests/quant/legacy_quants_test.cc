@@ -1,0 +1,1 @@
+// STUB: tests not written yet.
