@@ -1,1 +1,388 @@
-// STUB: tests not written yet.
+// Tests of the legacy-type SIMD kernels (kernels/gemm_legacy_*.cc) against the scalar reference:
+//  * every level's gemm vs the scalar DotRow kernel over many (k, nr, nc) shapes, ragged edges,
+//    padded strides and buffers that end at an unmapped page (no over-reads), within
+//    |y - ref| <= (2 n + 64) * 2^-24 * sum|products| (n = summed terms: blocks, or elements for
+//    float types; a worst-case float summation bound for two different orders);
+//  * the same with values chosen so every partial sum is exact in float: results must be equal;
+//  * activation converters bit-identical to QuantizeRow at every level, special values included.
+// Levels the CPU lacks are skipped.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <ostream>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "base/half.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_legacy_internal.h"
+#include "quant/blocks.h"
+#include "quant/quantize.h"
+#include "quant/types.h"
+
+namespace bastion {
+namespace {
+
+bool IsFloatType(GgmlType t) {
+  return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16;
+}
+
+// Memory whose last byte is followed by an inaccessible page, so reading past the end of the
+// last row faults instead of passing silently.
+class GuardedBuffer {
+ public:
+  explicit GuardedBuffer(size_t bytes) : bytes_(bytes) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    span_ = (bytes + page - 1) / page * page + page;
+    base_ = static_cast<uint8_t*>(mmap(nullptr, span_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    EXPECT_NE(base_, MAP_FAILED);
+    EXPECT_EQ(mprotect(base_ + span_ - page, page, PROT_NONE), 0);
+    data_ = base_ + (span_ - page - bytes);
+  }
+  ~GuardedBuffer() { munmap(base_, span_); }
+  GuardedBuffer(const GuardedBuffer&) = delete;
+  GuardedBuffer& operator=(const GuardedBuffer&) = delete;
+  uint8_t* data() { return data_; }
+  size_t size() const { return bytes_; }
+
+ private:
+  size_t bytes_, span_;
+  uint8_t* base_;
+  uint8_t* data_;
+};
+
+// Kernels under test at one level. "avx512" is what the runtime picks; the other AVX-512
+// variants pin one of its internal paths for every shape: the row kernel or the column kernel of
+// the block types (the runtime switches at kAvx512MinColsForColumnKernel columns), and the
+// plain-AVX-512F BF16 kernel (what CPUs without AVX512_BF16 run).
+enum class Variant { kRuntime, kRows, kCols, kNoBf16 };
+
+struct Level {
+  std::string name;
+  SimdLevel level;
+  Variant variant;
+};
+
+void PrintTo(const Level& lv, std::ostream* os) { *os << lv.name; }
+
+std::vector<Level> Levels() {
+  return {{"avx2", SimdLevel::kAvx2, Variant::kRuntime},
+          {"avx512", SimdLevel::kAvx512, Variant::kRuntime},
+          {"avx512_rows", SimdLevel::kAvx512, Variant::kRows},
+          {"avx512_cols", SimdLevel::kAvx512, Variant::kCols},
+          {"avx512_nobf16", SimdLevel::kAvx512, Variant::kNoBf16}};
+}
+
+// Whether the level variant applies to the type at all.
+bool Applies(GgmlType t, const Level& lv) {
+  switch (lv.variant) {
+    case Variant::kRuntime: return true;
+    case Variant::kRows:
+    case Variant::kCols: return !IsFloatType(t);
+    case Variant::kNoBf16: return t == GgmlType::kBF16;
+  }
+  return false;
+}
+
+// Returns nullptr (and the reason) when this machine/binary cannot run the level.
+GemmFn KernelFor(GgmlType t, const Level& lv, std::string* why) {
+  if (static_cast<int>(DetectSimdLevel()) < static_cast<int>(lv.level)) {
+    *why = std::string("CPU (or BASTION_SIMD) lacks ") + SimdLevelName(lv.level);
+    return nullptr;
+  }
+#if defined(BASTION_HAVE_AVX512)
+  switch (lv.variant) {
+    case Variant::kRuntime: break;
+    case Variant::kRows: return legacy::GemmRowsAvx512(t);
+    case Variant::kCols: return legacy::GemmColsAvx512(t);
+    case Variant::kNoBf16: return legacy::GemmFloatAvx512(t, false);
+  }
+#endif
+  GemmFn fn = GetLegacyGemm(t, lv.level);
+  if (fn == nullptr) *why = "no kernel at this level";
+  return fn;
+}
+
+// ---- Test data --------------------------------------------------------------------------------
+
+// A weight row with random bits where every bit pattern is legal (nibbles, qh, Q8 bytes including
+// -128) and random scales of moderate size, so the kernels see every code.
+void RandomWeightRow(GgmlType t, int64_t k, std::mt19937& rng, uint8_t* out, bool exact) {
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  if (IsFloatType(t)) {
+    std::vector<float> f(static_cast<size_t>(k));
+    for (auto& v : f) v = exact ? static_cast<float>(byte(rng) % 17 - 8) : normal(rng);
+    QuantizeRow(t, f.data(), out, k);
+    return;
+  }
+  const size_t bytes = TypeSize(t);
+  for (int64_t b = 0; b < k / 32; ++b) {
+    uint8_t* blk = out + b * bytes;
+    for (size_t i = 0; i < bytes; ++i) blk[i] = static_cast<uint8_t>(byte(rng));
+    // Exact mode: scales 1/2, 1 or 2 (and mins of small integers) keep every sum exact.
+    const float d = exact ? std::ldexp(1.0f, byte(rng) % 3 - 1) : normal(rng) * 0.05f;
+    const uint16_t dh = F32ToF16(d);
+    std::memcpy(blk, &dh, 2);
+    if (t == GgmlType::kQ4_1 || t == GgmlType::kQ5_1) {
+      const uint16_t mh = F32ToF16(exact ? static_cast<float>(byte(rng) % 9 - 4) : normal(rng) * 0.3f);
+      std::memcpy(blk + 2, &mh, 2);
+    }
+  }
+}
+
+// An activation row in the weight type's VecDotType. Exact mode builds Q8 blocks by hand with
+// small quants and power-of-two scales (and s = F16(d * sum), exact for these ranges).
+void RandomActRow(GgmlType wt, int64_t k, std::mt19937& rng, uint8_t* out, bool exact) {
+  const GgmlType at = VecDotType(wt);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> small(-20, 20);
+  if (!exact || IsFloatType(at)) {
+    std::vector<float> f(static_cast<size_t>(k));
+    for (auto& v : f) v = exact ? static_cast<float>(small(rng) % 9) : normal(rng);
+    QuantizeRow(at, f.data(), out, k);
+    return;
+  }
+  const size_t bytes = TypeSize(at);
+  const size_t qoff = at == GgmlType::kQ8_1 ? 4 : 2;
+  for (int64_t b = 0; b < k / 32; ++b) {
+    uint8_t* blk = out + b * bytes;
+    const float d = std::ldexp(1.0f, small(rng) % 2);
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const int q = small(rng);
+      sum += q;
+      blk[qoff + j] = static_cast<uint8_t>(static_cast<int8_t>(q));
+    }
+    const uint16_t dh = F32ToF16(d);
+    std::memcpy(blk, &dh, 2);
+    if (at == GgmlType::kQ8_1) {
+      const uint16_t sh = F32ToF16(d * static_cast<float>(sum));
+      std::memcpy(blk + 2, &sh, 2);
+    }
+  }
+}
+
+// sum over elements of |w_i * a_i| (+ |m_b * s_b| for the *_1 types): the scale of the
+// rounding errors any summation order can make.
+double AbsProductSum(GgmlType wt, const uint8_t* w, const uint8_t* a, int64_t k) {
+  std::vector<float> wd(static_cast<size_t>(k)), ad(static_cast<size_t>(k));
+  DequantizeRow(wt, w, wd.data(), k);
+  DequantizeRow(VecDotType(wt), a, ad.data(), k);
+  double s = 0;
+  for (int64_t i = 0; i < k; ++i) s += std::fabs(static_cast<double>(wd[i]) * ad[i]);
+  if (wt == GgmlType::kQ4_1 || wt == GgmlType::kQ5_1) {
+    for (int64_t b = 0; b < k / 32; ++b) {
+      uint16_t m, sa;
+      std::memcpy(&m, w + b * TypeSize(wt) + 2, 2);
+      std::memcpy(&sa, a + b * sizeof(BlockQ8_1) + 2, 2);
+      s += std::fabs(static_cast<double>(F16ToF32(m)) * F16ToF32(sa));
+    }
+  }
+  return s;
+}
+
+struct Shape {
+  int64_t k, nr, nc;
+};
+
+// Runs one shape: kernel vs scalar, checks bounds (or equality in exact mode), the untouched
+// padding of y, and that nothing is read past the end of W or A.
+void CheckShape(GgmlType t, GemmFn fn, const Shape& s, bool exact, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const GgmlType at = VecDotType(t);
+  const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(at, s.k);
+  // Odd shapes also get padded strides whose padding is 0xFF (a NaN in F16/BF16/F32 scales).
+  const bool padded = (s.nr + s.nc) % 2 == 1;
+  const size_t w_stride = w_row + (padded ? 40 : 0);
+  const size_t a_stride = a_row + (padded ? 24 : 0);
+  const size_t y_stride = static_cast<size_t>(s.nr) + (padded ? 3 : 0);
+  GuardedBuffer w((s.nr - 1) * w_stride + w_row);
+  GuardedBuffer a((s.nc - 1) * a_stride + a_row);
+  std::memset(w.data(), 0xFF, w.size());
+  std::memset(a.data(), 0xFF, a.size());
+  for (int64_t r = 0; r < s.nr; ++r) RandomWeightRow(t, s.k, rng, w.data() + r * w_stride, exact);
+  for (int64_t c = 0; c < s.nc; ++c) RandomActRow(t, s.k, rng, a.data() + c * a_stride, exact);
+
+  constexpr float kSentinel = -12345.0f;
+  std::vector<float> ref(static_cast<size_t>(s.nc) * y_stride, kSentinel);
+  std::vector<float> got(ref.size(), kSentinel);
+  GetGemm(t, SimdLevel::kScalar)(s.k, w.data(), w_stride, s.nr, a.data(), a_stride, s.nc, ref.data(), y_stride);
+  fn(s.k, w.data(), w_stride, s.nr, a.data(), a_stride, s.nc, got.data(), y_stride);
+
+  const double n_terms = IsFloatType(t) ? static_cast<double>(s.k) : static_cast<double>(s.k / 32);
+  const double rel = (2 * n_terms + 64) * std::ldexp(1.0, -24);
+  int failures = 0;
+  for (int64_t c = 0; c < s.nc && failures < 5; ++c) {
+    for (size_t r = 0; r < y_stride; ++r) {
+      const size_t i = static_cast<size_t>(c) * y_stride + r;
+      if (r >= static_cast<size_t>(s.nr)) {
+        EXPECT_EQ(got[i], kSentinel) << "wrote padding at c=" << c << " r=" << r;
+        continue;
+      }
+      const uint8_t* wr = w.data() + r * w_stride;
+      const uint8_t* ar = a.data() + c * a_stride;
+      const double tol = exact ? 0.0 : rel * AbsProductSum(t, wr, ar, s.k) + 1e-30;
+      if (!(std::fabs(static_cast<double>(got[i]) - ref[i]) <= tol)) {
+        ADD_FAILURE() << TypeName(t) << " k=" << s.k << " nr=" << s.nr << " nc=" << s.nc << " r=" << r
+                      << " c=" << c << ": got " << got[i] << " ref " << ref[i] << " tol " << tol;
+        ++failures;
+      }
+    }
+  }
+}
+
+std::vector<Shape> Shapes(GgmlType t) {
+  std::vector<Shape> shapes;
+  std::vector<int64_t> ks = {32, 64, 96, 160, 288};
+  if (IsFloatType(t)) ks.insert(ks.end(), {1, 7, 8, 15, 16, 17, 31, 33, 100});
+  const std::vector<int64_t> nrs = {1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 17};
+  const std::vector<int64_t> ncs = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 33};
+  for (int64_t k : ks) {
+    for (int64_t nr : nrs) {
+      for (int64_t nc : ncs) shapes.push_back({k, nr, nc});
+    }
+  }
+  for (int64_t nr : {1, 4, 5, 13, 33}) {
+    for (int64_t nc : {1, 3, 4, 5, 17, 31, 64}) shapes.push_back({896, nr, nc});
+  }
+  for (int64_t nr : {1, 5, 9}) {
+    for (int64_t nc : {1, 2, 7, 20}) shapes.push_back({4864, nr, nc});
+  }
+  // Long rows with many row tiles (and row remainders of every tile height used).
+  shapes.push_back({4864, 57, 5});
+  shapes.push_back({4864, 33, 9});
+  return shapes;
+}
+
+using GemmParam = std::tuple<GgmlType, Level>;
+
+class LegacyGemm : public ::testing::TestWithParam<GemmParam> {};
+
+TEST_P(LegacyGemm, MatchesScalarWithinBound) {
+  const auto& [t, lv] = GetParam();
+  std::string why;
+  GemmFn fn = KernelFor(t, lv, &why);
+  if (fn == nullptr) GTEST_SKIP() << why;
+  uint32_t seed = 1;
+  for (const Shape& s : Shapes(t)) CheckShape(t, fn, s, /*exact=*/false, seed++);
+}
+
+TEST_P(LegacyGemm, ExactWhenSumsAreExact) {
+  const auto& [t, lv] = GetParam();
+  std::string why;
+  GemmFn fn = KernelFor(t, lv, &why);
+  if (fn == nullptr) GTEST_SKIP() << why;
+  uint32_t seed = 1000;
+  for (const Shape& s : Shapes(t)) CheckShape(t, fn, s, /*exact=*/true, seed++);
+}
+
+std::vector<GemmParam> AllGemmParams() {
+  std::vector<GemmParam> params;
+  for (GgmlType t : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_1,
+                     GgmlType::kQ5_1, GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32}) {
+    for (const Level& lv : Levels()) {
+      if (Applies(t, lv)) params.emplace_back(t, lv);
+    }
+  }
+  return params;
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, LegacyGemm, ::testing::ValuesIn(AllGemmParams()),
+                         [](const ::testing::TestParamInfo<GemmParam>& info) {
+                           return std::string(TypeName(std::get<0>(info.param))) + "_" +
+                                  std::get<1>(info.param).name;
+                         });
+
+// Every legacy weight type has its own kernel at every level the build has (no silent fallback
+// to the scalar loop), and the activation formats all have converters.
+TEST(LegacyGemmDispatch, EveryTypeHasAKernelPerLevel) {
+  for (GgmlType t : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_1,
+                     GgmlType::kQ5_1, GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32}) {
+    EXPECT_EQ(GetLegacyGemm(t, SimdLevel::kScalar), nullptr);
+#if defined(BASTION_HAVE_AVX2)
+    EXPECT_NE(GetLegacyGemm(t, SimdLevel::kAvx2), nullptr) << TypeName(t);
+#endif
+#if defined(BASTION_HAVE_AVX512)
+    EXPECT_NE(GetLegacyGemm(t, SimdLevel::kAvx512), nullptr) << TypeName(t);
+#endif
+  }
+  EXPECT_EQ(GetLegacyGemm(GgmlType::kQ4_K, SimdLevel::kAvx2), nullptr);
+  for (GgmlType t : {GgmlType::kQ8_0, GgmlType::kQ8_1, GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32}) {
+    EXPECT_NE(GetQuantizeAct(t, SimdLevel::kAvx512), nullptr) << TypeName(t);
+  }
+}
+
+// ---- Activation converters ----------------------------------------------------------------------
+
+// Rows that exercise the quantizers' corner cases: ordinary data at several scales, all-zero
+// blocks, ties after scaling, denormals, huge values, infinities and NaNs (which must still give
+// the same bytes at every level, even though no real activation contains them).
+std::vector<float> ActivationRow(int64_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> pick(0, 11);
+  std::vector<float> x(static_cast<size_t>(k));
+  for (int64_t b = 0; b < k; b += 32) {
+    const int kind = pick(rng);
+    for (int64_t i = b; i < std::min<int64_t>(k, b + 32); ++i) {
+      float v = normal(rng);
+      switch (kind) {
+        case 0: v = 0.0f; break;
+        case 1: v = (i == b) ? 127.0f : static_cast<float>(static_cast<int>(v * 40)) + 0.5f; break;
+        case 2: v *= 1e-39f; break;  // F32 denormals
+        case 3: v *= 1e-6f; break;   // F16 denormals
+        case 4: v *= 1e30f; break;
+        case 5: v = (i == b + 3) ? INFINITY : v; break;
+        case 6: v = (i == b + 5) ? NAN : v; break;
+        case 7: v = (i == b + 7) ? -NAN : v; break;
+        case 8: v = (i % 5 == 0) ? -0.0f : v * 1e4f; break;
+        case 9: v = BitsToFloat(0x7FA00001u + static_cast<uint32_t>(i));  break;  // NaN payloads
+        default: v *= std::ldexp(1.0f, static_cast<int>(b / 32 % 20) - 10); break;
+      }
+      x[static_cast<size_t>(i)] = v;
+    }
+  }
+  return x;
+}
+
+class LegacyQuantizeAct : public ::testing::TestWithParam<std::tuple<GgmlType, SimdLevel>> {};
+
+TEST_P(LegacyQuantizeAct, BitIdenticalToReference) {
+  const auto [t, level] = GetParam();
+  if (static_cast<int>(DetectSimdLevel()) < static_cast<int>(level)) GTEST_SKIP() << "CPU lacks level";
+  QuantizeActFn fn = GetQuantizeAct(t, level);
+  ASSERT_NE(fn, nullptr);
+  std::vector<int64_t> ks = {32, 64, 96, 896, 4864};
+  if (BlockSize(t) == 1) ks.insert(ks.end(), {1, 3, 7, 8, 9, 15, 17, 33, 100});
+  uint32_t seed = 77;
+  for (int64_t k : ks) {
+    for (int rep = 0; rep < 4; ++rep) {
+      const auto x = ActivationRow(k, seed++);
+      std::vector<uint8_t> ref(RowBytes(t, k)), got(RowBytes(t, k) + 16, 0xAB);
+      QuantizeRow(t, x.data(), ref.data(), k);
+      fn(x.data(), got.data(), k);
+      for (size_t i = 0; i < ref.size(); ++i) {
+        ASSERT_EQ(got[i], ref[i]) << TypeName(t) << " k=" << k << " byte " << i;
+      }
+      for (size_t i = ref.size(); i < got.size(); ++i) ASSERT_EQ(got[i], 0xAB) << "wrote past the row";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Types, LegacyQuantizeAct,
+    ::testing::Combine(::testing::Values(GgmlType::kQ8_0, GgmlType::kQ8_1, GgmlType::kF16,
+                                         GgmlType::kBF16, GgmlType::kF32),
+                       ::testing::Values(SimdLevel::kAvx2, SimdLevel::kAvx512)),
+    [](const auto& info) {
+      return std::string(TypeName(std::get<0>(info.param))) + "_" + SimdLevelName(std::get<1>(info.param));
+    });
+
+}  // namespace
+}  // namespace bastion

@@ -1,0 +1,43 @@
+// Internal interface between the legacy-type kernel hooks (gemm_legacy.cc) and the per-level
+// kernel files (gemm_legacy_avx2*.cc, gemm_legacy_avx512*.cc), plus what those files share.
+//
+// Each level file is compiled with its own instruction-set flags, so nothing here may be an
+// inline function that uses SIMD intrinsics (the linker could pick the AVX-512 copy for an AVX2
+// caller); it holds only declarations and plain constants.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/gemm.h"
+
+namespace bastion::legacy {
+
+// A 64-byte-aligned scratch buffer private to the calling thread, at least `bytes` long. Kernels
+// use it for the activation rows converted to their inner-loop layout ("prepared" once per call,
+// then read by every row tile). Valid until the same thread calls it again.
+void* ThreadScratch(size_t bytes);
+
+#if defined(BASTION_HAVE_AVX2)
+GemmFn GemmAvx2(GgmlType weight_type);
+GemmFn GemmFloatAvx2(GgmlType weight_type);
+QuantizeActFn QuantizeActAvx2(GgmlType act_type);
+#endif
+
+#if defined(BASTION_HAVE_AVX512)
+// Block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): GemmAvx512 runs the row kernel (lanes = elements
+// of a weight row, gemm_legacy_avx512.cc) for fewer than kAvx512MinColsForColumnKernel columns
+// and the column kernel (lanes = 16 tokens, gemm_legacy_avx512_cols.cc) from there on (measured
+// crossover on Sapphire Rapids: 6-8 columns; at 16 the column kernel is 2.3x faster). Both are
+// exposed for tests and benchmarks.
+GemmFn GemmAvx512(GgmlType weight_type);
+GemmFn GemmRowsAvx512(GgmlType weight_type);
+GemmFn GemmColsAvx512(GgmlType weight_type);
+constexpr int64_t kAvx512MinColsForColumnKernel = 8;
+// F32/F16/BF16 weights. With use_bf16_insn the BF16 kernel uses vdpbf16ps; callers must only ask
+// for it when CpuHasAvx512Bf16(). Without it BF16 runs on plain AVX-512F.
+GemmFn GemmFloatAvx512(GgmlType weight_type, bool use_bf16_insn);
+QuantizeActFn QuantizeActAvx512(GgmlType act_type);
+#endif
+
+}  // namespace bastion::legacy
