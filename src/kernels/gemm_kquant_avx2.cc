@@ -1,1 +1,335 @@
-// STUB: gemm_kquant_avx2 kernels (not written yet).
+// AVX2 (+FMA, F16C) K-quant kernels and the AVX2 Q8_K activation quantizer.
+//
+// Simpler than the AVX-512 kernels but fully vectorized: each weight super-block is first decoded
+// (per type, below) into a common form in a small per-thread buffer — 256 unsigned quants in
+// natural element order, per-32-element vectors of (scale, scale) int16 pairs, int16 scales and
+// mins per 16-element group, d and dmin — and one generic loop then does, per 32 elements,
+// vpmaddubsw (quant x activation pairs, at most 2*63*127 so never saturating) and vpmaddwd with
+// the scales, accumulating exact int32 sums; the float scales are applied once per super-block.
+// Rows are decoded once per call and reused for every activation column.
+// Integer results are identical to the reference (quant/k_quants.cc): offsets (Q3_K's 4, Q6_K's
+// 32) and mins go through the Q8_K bsums exactly as llama.cpp's vec_dot does.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/gemm_kquant_internal.h"
+#include "quant/blocks.h"
+
+namespace bastion::kquant {
+namespace avx2 {
+namespace {
+
+struct alignas(32) Prep {
+  uint8_t q[kQK_K];
+  __m256i scale_pairs[8];  // for elements 32t..32t+31: (s, s) word pairs of groups 2t, 2t+1
+  __m256i scales;          // int16 per 16-element group
+  __m256i mins;            // int16 per group
+  float d;
+  float dmin;
+};
+
+inline uint32_t Load32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline __m256i Load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline void Store256(void* p, __m256i v) { _mm256_storeu_si256(static_cast<__m256i*>(p), v); }
+
+// Shift of 16-bit words by a signed count (left when positive); callers mask per byte afterwards.
+inline __m256i ShiftWords(__m256i v, int left) {
+  if (left >= 0) return _mm256_sll_epi16(v, _mm_cvtsi32_si128(left));
+  return _mm256_srl_epi16(v, _mm_cvtsi32_si128(-left));
+}
+
+// Fills scale_pairs from scales (see Prep).
+inline void FinishScales(Prep& p) {
+  const __m256i lo = _mm256_unpacklo_epi16(p.scales, p.scales);  // groups 0-3 | 8-11, doubled
+  const __m256i hi = _mm256_unpackhi_epi16(p.scales, p.scales);  // groups 4-7 | 12-15
+  for (int t = 0; t < 8; ++t) {
+    const int i = 2 * (t % 2) + 4 * (t / 4);
+    const __m256i idx = _mm256_setr_epi32(i, i, i, i, i + 1, i + 1, i + 1, i + 1);
+    p.scale_pairs[t] = _mm256_permutevar8x32_epi32(((t / 2) % 2) ? hi : lo, idx);
+  }
+}
+
+struct Q2K {
+  using Block = BlockQ2_K;
+  static constexpr bool kHasMin = true;
+  static constexpr int kOffsetShift = -1;
+  static void Unpack(const Block& x, Prep& p) {
+    const __m256i three = _mm256_set1_epi8(3);
+    for (int n = 0; n < 2; ++n) {
+      const __m256i v = Load256(x.qs + 32 * n);
+      for (int j = 0; j < 4; ++j) {
+        Store256(p.q + 128 * n + 32 * j, _mm256_and_si256(ShiftWords(v, -2 * j), three));
+      }
+    }
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
+    const __m128i low4 = _mm_set1_epi8(15);
+    p.scales = _mm256_cvtepu8_epi16(_mm_and_si128(sc, low4));
+    p.mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc, 4), low4));
+    p.d = _cvtsh_ss(x.d);
+    p.dmin = _cvtsh_ss(x.dmin);
+  }
+};
+
+struct Q3K {
+  using Block = BlockQ3_K;
+  static constexpr bool kHasMin = false;
+  static constexpr int kOffsetShift = 2;
+  static void Unpack(const Block& x, Prep& p) {
+    const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const __m256i hm = Load256(x.hmask);
+    for (int n = 0; n < 2; ++n) {
+      const __m256i v = Load256(x.qs + 32 * n);
+      for (int j = 0; j < 4; ++j) {
+        const int bit = 4 * n + j;  // hmask bit of these 32 elements, moved to bit 2
+        const __m256i low = _mm256_and_si256(ShiftWords(v, -2 * j), three);
+        const __m256i high = _mm256_and_si256(ShiftWords(hm, 2 - bit), four);
+        Store256(p.q + 128 * n + 32 * j, _mm256_or_si256(low, high));
+      }
+    }
+    const uint32_t a0 = Load32(x.scales), a1 = Load32(x.scales + 4), a2 = Load32(x.scales + 8);
+    const uint32_t m2 = 0x0f0f0f0fu, m1 = 0x03030303u;
+    const uint32_t s0 = (a0 & m2) | (((a2 >> 0) & m1) << 4);
+    const uint32_t s1 = (a1 & m2) | (((a2 >> 2) & m1) << 4);
+    const uint32_t s2 = ((a0 >> 4) & m2) | (((a2 >> 4) & m1) << 4);
+    const uint32_t s3 = ((a1 >> 4) & m2) | (((a2 >> 6) & m1) << 4);
+    const __m128i biased = _mm_set_epi32(static_cast<int>(s3), static_cast<int>(s2),
+                                         static_cast<int>(s1), static_cast<int>(s0));
+    p.scales = _mm256_sub_epi16(_mm256_cvtepu8_epi16(biased), _mm256_set1_epi16(32));
+    p.mins = _mm256_setzero_si256();
+    p.d = _cvtsh_ss(x.d);
+    p.dmin = 0.0f;
+  }
+};
+
+template <typename BlockT, bool kFive>
+struct Q45K {
+  using Block = BlockT;
+  static constexpr bool kHasMin = true;
+  static constexpr int kOffsetShift = -1;
+  static void Unpack(const Block& x, Prep& p) {
+    const __m256i low4 = _mm256_set1_epi8(15);
+    for (int j = 0; j < 4; ++j) {
+      const __m256i v = Load256(x.qs + 32 * j);
+      Store256(p.q + 64 * j, _mm256_and_si256(v, low4));
+      Store256(p.q + 64 * j + 32, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
+    }
+    if constexpr (kFive) {
+      const __m256i qh = Load256(x.qh);
+      const __m256i bit4 = _mm256_set1_epi8(16);
+      for (int s = 0; s < 8; ++s) {
+        const __m256i high = _mm256_and_si256(ShiftWords(qh, 4 - s), bit4);
+        uint8_t* dst = p.q + 32 * s;
+        Store256(dst, _mm256_or_si256(Load256(dst), high));
+      }
+    }
+    const uint32_t u0 = Load32(x.scales), u1 = Load32(x.scales + 4), u2 = Load32(x.scales + 8);
+    const uint32_t s_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
+    const uint32_t s_hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u);
+    const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u);
+    const __m128i sc = _mm_set_epi32(0, 0, static_cast<int>(s_hi), static_cast<int>(s_lo));
+    const __m128i mn = _mm_set_epi32(0, 0, static_cast<int>(m_hi), static_cast<int>(m_lo));
+    p.scales = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sc, sc));
+    p.mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn, mn));
+    p.d = _cvtsh_ss(x.d);
+    p.dmin = _cvtsh_ss(x.dmin);
+  }
+};
+
+using Q4K = Q45K<BlockQ4_K, false>;
+using Q5K = Q45K<BlockQ5_K, true>;
+
+struct Q6K {
+  using Block = BlockQ6_K;
+  static constexpr bool kHasMin = false;
+  static constexpr int kOffsetShift = 5;
+  static void Unpack(const Block& x, Prep& p) {
+    const __m256i low4 = _mm256_set1_epi8(15), bits45 = _mm256_set1_epi8(0x30);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i l0 = Load256(x.ql + 64 * h), l1 = Load256(x.ql + 64 * h + 32);
+      const __m256i qh = Load256(x.qh + 32 * h);
+      uint8_t* dst = p.q + 128 * h;
+      auto put = [&](int k, __m256i nib, int shift) {
+        Store256(dst + 32 * k, _mm256_or_si256(_mm256_and_si256(nib, low4),
+                                               _mm256_and_si256(ShiftWords(qh, shift), bits45)));
+      };
+      put(0, l0, 4);
+      put(1, l1, 2);
+      put(2, _mm256_srli_epi16(l0, 4), 0);
+      put(3, _mm256_srli_epi16(l1, 4), -2);
+    }
+    p.scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
+    p.mins = _mm256_setzero_si256();
+    p.d = _cvtsh_ss(x.d);
+    p.dmin = 0.0f;
+  }
+};
+
+inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// R prepared rows (row r's blocks at prep + r * nb) x C activation columns.
+template <typename T, int R, int C>
+void Kernel(int64_t nb, const Prep* prep, const uint8_t* a, size_t a_stride, float* y,
+            size_t y_stride) {
+  __m256 acc[R][C];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      const auto& ab = reinterpret_cast<const BlockQ8_K*>(a + c * a_stride)[b];
+      const __m256i bsums = Load256(ab.bsums);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const Prep& p = prep[r * nb + b];
+        __m256i isum = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) {
+          const __m256i prod = _mm256_maddubs_epi16(Load256(p.q + 32 * t), Load256(ab.qs + 32 * t));
+          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(prod, p.scale_pairs[t]));
+        }
+        if constexpr (T::kOffsetShift >= 0) {
+          isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_madd_epi16(p.scales, bsums), T::kOffsetShift));
+        }
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(p.d * ab.d), acc[r][c]);
+        if constexpr (T::kHasMin) {
+          const __m256i msum = _mm256_madd_epi16(p.mins, bsums);
+          acc[r][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(p.dmin * ab.d), acc[r][c]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) y[c * y_stride + r] = HorizontalSum(acc[r][c]);
+  }
+}
+
+template <typename T, int R>
+void Columns(int64_t nb, const Prep* prep, const uint8_t* a, size_t a_stride, int64_t nc, float* y,
+             size_t y_stride) {
+  int64_t c = 0;
+  for (; c + 4 <= nc; c += 4) Kernel<T, R, 4>(nb, prep, a + c * a_stride, a_stride, y + c * y_stride, y_stride);
+  float* yc = y + c * y_stride;
+  const uint8_t* ac = a + c * a_stride;
+  switch (nc - c) {
+    case 3: Kernel<T, R, 3>(nb, prep, ac, a_stride, yc, y_stride); break;
+    case 2: Kernel<T, R, 2>(nb, prep, ac, a_stride, yc, y_stride); break;
+    case 1: Kernel<T, R, 1>(nb, prep, ac, a_stride, yc, y_stride); break;
+    default: break;
+  }
+}
+
+template <typename T>
+void Gemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
+          int64_t nc, float* y, size_t y_stride) {
+  // Decode shares each activation block among 4 rows; with more columns, 2 rows x 4 columns of
+  // accumulators fit the 16 registers.
+  const int rows_per_tile = nc == 1 ? 4 : 2;
+  const int64_t nb = k / kQK_K;
+  thread_local std::vector<Prep> prep;
+  if (prep.size() < static_cast<size_t>(4 * nb)) prep.resize(4 * nb);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int64_t r0 = 0; r0 < nr; r0 += rows_per_tile) {
+    const int rows = static_cast<int>(std::min<int64_t>(rows_per_tile, nr - r0));
+    for (int r = 0; r < rows; ++r) {
+      const auto* row = reinterpret_cast<const typename T::Block*>(wb + (r0 + r) * w_stride);
+      for (int64_t b = 0; b < nb; ++b) {
+        Prep& p = prep[r * nb + b];
+        T::Unpack(row[b], p);
+        FinishScales(p);
+      }
+    }
+    float* yr = y + r0;
+    switch (rows) {
+      case 4: Columns<T, 4>(nb, prep.data(), ab, a_stride, nc, yr, y_stride); break;
+      case 3: Columns<T, 3>(nb, prep.data(), ab, a_stride, nc, yr, y_stride); break;
+      case 2: Columns<T, 2>(nb, prep.data(), ab, a_stride, nc, yr, y_stride); break;
+      default: Columns<T, 1>(nb, prep.data(), ab, a_stride, nc, yr, y_stride); break;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace avx2
+
+GemmFn Avx2Gemm(GgmlType weight_type) {
+  using namespace avx2;
+  switch (weight_type) {
+    case GgmlType::kQ2_K: return Gemm<Q2K>;
+    case GgmlType::kQ3_K: return Gemm<Q3K>;
+    case GgmlType::kQ4_K: return Gemm<Q4K>;
+    case GgmlType::kQ5_K: return Gemm<Q5K>;
+    case GgmlType::kQ6_K: return Gemm<Q6K>;
+    default: return nullptr;
+  }
+}
+
+// Same rules as the reference quantizer (quant/k_quants.cc); vcvtps2dq rounds half to even under
+// the default MXCSR, exactly like nearest_int for these magnitudes.
+void QuantizeQ8KAvx2(const float* x, void* dst, int64_t k) {
+  auto* y = static_cast<BlockQ8_K*>(dst);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (int64_t b = 0; b < k / kQK_K; ++b, x += kQK_K) {
+    __m256 vmax = _mm256_setzero_ps();
+    for (int i = 0; i < kQK_K; i += 8) {
+      // Operand order drops NaNs the way the reference's `ax > amax` does.
+      vmax = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), vmax);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    if (amax == 0.0f) {
+      std::memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    float max = 0.0f;
+    const __m256 vamax = _mm256_set1_ps(amax);
+    for (int i = 0; i < kQK_K; i += 8) {
+      const __m256 ax = _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask);
+      const int hit = _mm256_movemask_ps(_mm256_cmp_ps(ax, vamax, _CMP_EQ_OQ));
+      if (hit != 0) {
+        max = x[i + __builtin_ctz(static_cast<unsigned>(hit))];
+        break;
+      }
+    }
+    const float iscale = -127.0f / max;
+    const __m256 vis = _mm256_set1_ps(iscale);
+    const __m256i cap = _mm256_set1_epi32(127);
+#pragma GCC unroll 16
+    for (int g = 0; g < 16; ++g) {
+      const float* xg = x + 16 * g;
+      const __m256i q0 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(vis, _mm256_loadu_ps(xg))), cap);
+      const __m256i q1 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(vis, _mm256_loadu_ps(xg + 8))), cap);
+      // Pack 16 int32 to 16 int8 (values are within -127..127, so saturation never triggers).
+      const __m256i w16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
+      const __m128i b8 = _mm_packs_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16 * g), b8);
+      __m256i s = _mm256_add_epi32(q0, q1);
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+      y[b].bsums[g] = static_cast<int16_t>(_mm_cvtsi128_si32(s4));
+    }
+    y[b].d = 1.0f / iscale;
+  }
+}
+
+}  // namespace bastion::kquant

@@ -1,0 +1,322 @@
+// AVX-512 VNNI K-quant "column" kernels for prefill (many activation columns): each vector lane
+// is one activation column (token), so the inner loop is pure vpdpbusd with no shuffles and no
+// horizontal reductions.
+//
+// Layout, per call:
+//  * Activations (Q8_K) are repacked once into groups of 16 columns: for each super-block, dword t
+//    of all 16 columns is one 64-byte vector (a 16x16 dword transpose), followed by the 16
+//    columns' bsums (as int16 pairs) and their float scales. Columns past nc are zero.
+//  * Weights are decoded per tile of 6 rows (gemm_kquant_avx512.h) into a small buffer: natural
+//    order unsigned quants, per-16-element-group scales as int32, the offset term's int16 pairs
+//    and the mins' int16 pairs, d and dmin.
+// A register tile is 6 rows x 32 columns: 12 group accumulators + 12 super-block accumulators;
+// the float sums are updated in L1 once per super-block. The packing costs about as much as
+// ~20 rows of work, so callers should hand this kernel large row slices (>= ~100 rows).
+// Inner loop, per 16-element group: 4 x vpdpbusd(acc, broadcast(4 weight bytes), 16 columns' 4
+// activation bytes), then the group's scale is applied with one vpdpwssd (the group dot fits
+// int16 for Q2_K/Q3_K/Q4_K) or one vpmulld (Q5_K/Q6_K, whose group dots can exceed int16). The
+// offset (Q3_K, Q6_K) and min (Q2_K, Q4_K, Q5_K) terms use vpdpwssd on the packed bsums; all of
+// this is exact integer arithmetic identical to the reference, and the floats d*y.d, dmin*y.d are
+// applied once per super-block.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/gemm_kquant_avx512.h"
+#include "kernels/gemm_kquant_internal.h"
+#include "quant/blocks.h"
+
+namespace bastion::kquant {
+namespace avx512 {
+namespace {
+
+constexpr int kLanes = 16;  // columns per group
+
+struct alignas(64) ActPack {
+  int32_t qs[kQK_K / 4][kLanes];   // dword t of each column
+  int32_t bsum_pairs[8][kLanes];   // (bsum[2i], bsum[2i+1]) of each column
+  float d[kLanes];
+};
+
+struct alignas(64) WeightPrep {
+  uint8_t q[kQK_K];
+  int32_t scale[16];     // per group; zero-extended int16 (vpdpwssd) or sign-extended (vpmulld)
+  int16_t offset[16];    // -scale * kOffset per group, read as int16 pairs
+  int16_t mins[16];      // per group, read as int16 pairs
+  float d;
+  float dmin;
+};
+
+// 16x16 transpose of dwords: out[i] lane j = in[j] lane i.
+inline void Transpose16(__m512i r[16]) {
+  __m512i x[16];
+  for (int k = 0; k < 4; ++k) {
+    const __m512i ab_lo = _mm512_unpacklo_epi32(r[4 * k], r[4 * k + 1]);
+    const __m512i ab_hi = _mm512_unpackhi_epi32(r[4 * k], r[4 * k + 1]);
+    const __m512i cd_lo = _mm512_unpacklo_epi32(r[4 * k + 2], r[4 * k + 3]);
+    const __m512i cd_hi = _mm512_unpackhi_epi32(r[4 * k + 2], r[4 * k + 3]);
+    // x[4m + k]: within each 128-bit lane L, element 4L + m of rows 4k..4k+3.
+    x[0 + k] = _mm512_unpacklo_epi64(ab_lo, cd_lo);
+    x[4 + k] = _mm512_unpackhi_epi64(ab_lo, cd_lo);
+    x[8 + k] = _mm512_unpacklo_epi64(ab_hi, cd_hi);
+    x[12 + k] = _mm512_unpackhi_epi64(ab_hi, cd_hi);
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512i y0 = _mm512_shuffle_i32x4(x[4 * m + 0], x[4 * m + 1], 0x44);
+    const __m512i y1 = _mm512_shuffle_i32x4(x[4 * m + 0], x[4 * m + 1], 0xEE);
+    const __m512i y2 = _mm512_shuffle_i32x4(x[4 * m + 2], x[4 * m + 3], 0x44);
+    const __m512i y3 = _mm512_shuffle_i32x4(x[4 * m + 2], x[4 * m + 3], 0xEE);
+    r[0 + m] = _mm512_shuffle_i32x4(y0, y2, 0x88);
+    r[4 + m] = _mm512_shuffle_i32x4(y0, y2, 0xDD);
+    r[8 + m] = _mm512_shuffle_i32x4(y1, y3, 0x88);
+    r[12 + m] = _mm512_shuffle_i32x4(y1, y3, 0xDD);
+  }
+}
+
+// Packs columns [c0, c0 + n) (n <= 16) of all nb super-blocks into out[0..nb).
+void PackColumns(const uint8_t* a, size_t a_stride, int64_t c0, int n, int64_t nb, ActPack* out) {
+  static const BlockQ8_K kZero = {};
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ8_K* src[kLanes];
+    for (int j = 0; j < kLanes; ++j) {
+      src[j] = j < n ? reinterpret_cast<const BlockQ8_K*>(a + (c0 + j) * a_stride) + b : &kZero;
+    }
+    ActPack& p = out[b];
+    __m512i r[16];
+    for (int quarter = 0; quarter < 4; ++quarter) {
+      for (int j = 0; j < kLanes; ++j) r[j] = _mm512_loadu_si512(src[j]->qs + 64 * quarter);
+      Transpose16(r);
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) _mm512_store_si512(p.qs[16 * quarter + i], r[i]);
+    }
+    for (int j = 0; j < kLanes; ++j) {
+      r[j] = _mm512_inserti64x4(_mm512_setzero_si512(),
+                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src[j]->bsums)), 0);
+    }
+    Transpose16(r);
+#pragma GCC unroll 16
+    for (int i = 0; i < 8; ++i) _mm512_store_si512(p.bsum_pairs[i], r[i]);
+    for (int j = 0; j < kLanes; ++j) p.d[j] = src[j]->d;
+  }
+}
+
+template <typename T>
+void PrepareRow(const typename T::Block* row, int64_t nb, WeightPrep* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const Unpacked u = T::Unpack(row[b]);
+    WeightPrep& p = out[b];
+#pragma GCC unroll 16
+    for (int i = 0; i < 4; ++i) _mm512_store_si512(p.q + 64 * i, u.q[i]);
+    const __m512i s32 = T::kWide ? _mm512_cvtepi16_epi32(u.scales) : _mm512_cvtepu16_epi32(u.scales);
+    _mm512_store_si512(p.scale, s32);
+    if constexpr (T::kOffsetShift >= 0) {
+      const __m256i off = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(u.scales, T::kOffsetShift));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(p.offset), off);
+    }
+    if constexpr (T::kHasMin) _mm256_store_si256(reinterpret_cast<__m256i*>(p.mins), u.mins);
+    p.d = _mm_cvtss_f32(u.dm);
+    p.dmin = _mm_cvtss_f32(_mm_movehdup_ps(u.dm));
+  }
+}
+
+inline __m512i Bcast32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return _mm512_set1_epi32(v);
+}
+
+// R prepared weight rows x G column groups (16 columns each), all super-blocks.
+template <typename T, int R, int G>
+void Tile(int64_t nb, const WeightPrep* wp, const ActPack* ap, int64_t ap_group_stride,
+          float out[R][G][kLanes]) {
+  // The float sums live in `out` (L1) and are updated once per super-block, which leaves the
+  // registers to the integer accumulators of a taller tile.
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) _mm512_storeu_ps(out[r][g], _mm512_setzero_ps());
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    const WeightPrep* w[R];
+    const ActPack* p[G];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) w[r] = wp + r * nb + b;
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) p[g] = ap + g * ap_group_stride + b;
+    __m512i isum[R][G];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g) isum[r][g] = _mm512_setzero_si512();
+    }
+#pragma GCC unroll 2
+    for (int grp = 0; grp < 16; ++grp) {
+      __m512i dot[R][G];
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+        for (int g = 0; g < G; ++g) dot[r][g] = _mm512_setzero_si512();
+      }
+#pragma GCC unroll 4
+      for (int step = 0; step < 4; ++step) {
+        const int t = 4 * grp + step;
+        __m512i act[G];
+#pragma GCC unroll 16
+        for (int g = 0; g < G; ++g) act[g] = _mm512_load_si512(p[g]->qs[t]);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+          const __m512i wq = Bcast32(w[r]->q + 4 * t);
+#pragma GCC unroll 16
+          for (int g = 0; g < G; ++g) dot[r][g] = _mm512_dpbusd_epi32(dot[r][g], wq, act[g]);
+        }
+      }
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const __m512i sc = _mm512_set1_epi32(w[r]->scale[grp]);
+#pragma GCC unroll 16
+        for (int g = 0; g < G; ++g) {
+          isum[r][g] = T::kWide ? _mm512_add_epi32(isum[r][g], _mm512_mullo_epi32(dot[r][g], sc))
+                                : _mm512_dpwssd_epi32(isum[r][g], dot[r][g], sc);
+        }
+      }
+    }
+    if constexpr (T::kOffsetShift >= 0) {
+#pragma GCC unroll 16
+      for (int i = 0; i < 8; ++i) {
+#pragma GCC unroll 16
+        for (int g = 0; g < G; ++g) {
+          const __m512i pairs = _mm512_load_si512(p[g]->bsum_pairs[i]);
+#pragma GCC unroll 16
+          for (int r = 0; r < R; ++r) {
+            isum[r][g] = _mm512_dpwssd_epi32(isum[r][g], pairs, Bcast32(w[r]->offset + 2 * i));
+          }
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      const __m512 yd = _mm512_load_ps(p[g]->d);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const __m512 d = _mm512_mul_ps(_mm512_set1_ps(w[r]->d), yd);
+        _mm512_storeu_ps(out[r][g], _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][g]), d,
+                                                     _mm512_loadu_ps(out[r][g])));
+      }
+    }
+    if constexpr (T::kHasMin) {
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g) {
+        __m512i msum[R];
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) msum[r] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+        for (int i = 0; i < 8; ++i) {
+          const __m512i pairs = _mm512_load_si512(p[g]->bsum_pairs[i]);
+#pragma GCC unroll 16
+          for (int r = 0; r < R; ++r) {
+            msum[r] = _mm512_dpwssd_epi32(msum[r], pairs, Bcast32(w[r]->mins + 2 * i));
+          }
+        }
+        const __m512 yd = _mm512_load_ps(p[g]->d);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+          const __m512 dmin = _mm512_mul_ps(_mm512_set1_ps(w[r]->dmin), yd);
+          _mm512_storeu_ps(out[r][g], _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[r]), dmin,
+                                                        _mm512_loadu_ps(out[r][g])));
+        }
+      }
+    }
+  }
+}
+
+// Runs Tile<R, G> and scatters its lanes to y (row r0 + r, column c0 + 16g + lane).
+template <typename T, int R, int G>
+void TileToY(int64_t nb, const WeightPrep* wp, const ActPack* ap, int64_t c0, int64_t nc,
+             int64_t r0, float* y, size_t y_stride) {
+  float out[R][G][kLanes];
+  Tile<T, R, G>(nb, wp, ap + (c0 / kLanes) * nb, nb, out);
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+    const int64_t cg = c0 + kLanes * g;
+    const int valid = static_cast<int>(std::min<int64_t>(kLanes, nc - cg));
+    for (int lane = 0; lane < valid; ++lane) {
+      float* dst = y + (cg + lane) * y_stride + r0;
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) dst[r] = out[r][g][lane];
+    }
+  }
+}
+
+template <typename T, int R>
+void RowTile(int64_t nb, const WeightPrep* wp, const ActPack* ap, int64_t nc, int64_t r0,
+             float* y, size_t y_stride) {
+  constexpr int kGroups = 2;
+  const int64_t ngroups = (nc + kLanes - 1) / kLanes;
+  int64_t g = 0;
+  for (; g + kGroups <= ngroups; g += kGroups) {
+    TileToY<T, R, kGroups>(nb, wp, ap, g * kLanes, nc, r0, y, y_stride);
+  }
+  if (g < ngroups) TileToY<T, R, 1>(nb, wp, ap, g * kLanes, nc, r0, y, y_stride);
+}
+
+template <typename T>
+void ColsGemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+              size_t a_stride, int64_t nc, float* y, size_t y_stride) {
+  constexpr int kRows = 6;
+  const int64_t nb = k / kQK_K;
+  const int64_t ngroups = (nc + kLanes - 1) / kLanes;
+  // Per-thread scratch, reused across calls (the threaded driver calls from its workers).
+  thread_local std::vector<ActPack> act;
+  thread_local std::vector<WeightPrep> prep;
+  if (act.size() < static_cast<size_t>(ngroups * nb)) act.resize(ngroups * nb);
+  if (prep.size() < static_cast<size_t>(kRows * nb)) prep.resize(kRows * nb);
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int64_t g = 0; g < ngroups; ++g) {
+    const int n = static_cast<int>(std::min<int64_t>(kLanes, nc - g * kLanes));
+    PackColumns(ab, a_stride, g * kLanes, n, nb, act.data() + g * nb);
+  }
+  const auto* wb = static_cast<const uint8_t*>(w);
+  for (int64_t r0 = 0; r0 < nr; r0 += kRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kRows, nr - r0));
+    for (int r = 0; r < rows; ++r) {
+      PrepareRow<T>(reinterpret_cast<const typename T::Block*>(wb + (r0 + r) * w_stride), nb,
+                    prep.data() + r * nb);
+    }
+    switch (rows) {
+      case 6: RowTile<T, 6>(nb, prep.data(), act.data(), nc, r0, y, y_stride); break;
+      case 5: RowTile<T, 5>(nb, prep.data(), act.data(), nc, r0, y, y_stride); break;
+      case 4: RowTile<T, 4>(nb, prep.data(), act.data(), nc, r0, y, y_stride); break;
+      case 3: RowTile<T, 3>(nb, prep.data(), act.data(), nc, r0, y, y_stride); break;
+      case 2: RowTile<T, 2>(nb, prep.data(), act.data(), nc, r0, y, y_stride); break;
+      default: RowTile<T, 1>(nb, prep.data(), act.data(), nc, r0, y, y_stride); break;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace avx512
+
+void Avx512ColsQ2K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+                   size_t a_stride, int64_t nc, float* y, size_t y_stride) {
+  avx512::ColsGemm<avx512::Q2K>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+}
+void Avx512ColsQ3K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+                   size_t a_stride, int64_t nc, float* y, size_t y_stride) {
+  avx512::ColsGemm<avx512::Q3K>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+}
+void Avx512ColsQ4K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+                   size_t a_stride, int64_t nc, float* y, size_t y_stride) {
+  avx512::ColsGemm<avx512::Q4K>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+}
+void Avx512ColsQ5K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+                   size_t a_stride, int64_t nc, float* y, size_t y_stride) {
+  avx512::ColsGemm<avx512::Q5K>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+}
+void Avx512ColsQ6K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+                   size_t a_stride, int64_t nc, float* y, size_t y_stride) {
+  avx512::ColsGemm<avx512::Q6K>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+}
+
+}  // namespace bastion::kquant

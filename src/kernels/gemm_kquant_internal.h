@@ -1,0 +1,43 @@
+// Internal interface between the K-quant kernel hooks (gemm_kquant.cc) and the per-instruction-set
+// kernel files (gemm_kquant_avx2.cc, gemm_kquant_avx512*.cc), which are compiled with their own
+// -m flags and so may only be entered after the runtime CPU check in kernels/gemm.cc.
+#pragma once
+
+#include "kernels/gemm.h"
+
+namespace bastion::kquant {
+
+// Kernel for a K-quant weight type (Q2_K..Q6_K) at one level, or nullptr.
+GemmFn Avx2Gemm(GgmlType weight_type);
+GemmFn Avx512Gemm(GgmlType weight_type);
+
+// Q8_K activation quantizers, bit-identical to QuantizeRow(kQ8_K, ...).
+void QuantizeQ8KAvx2(const float* x, void* dst, int64_t k);
+void QuantizeQ8KAvx512(const float* x, void* dst, int64_t k);
+
+// AVX-512 kernels come in two shapes (gemm_kquant_avx512.cc decides which to run):
+//  * "row" kernels (lanes = weight elements) for few activation columns: decode is bandwidth
+//    bound and these stream the weights once with no setup;
+//  * "column" kernels (lanes = 16 activation columns, gemm_kquant_avx512_cols.cc) for prefill:
+//    activations are repacked so one VNNI instruction multiplies 4 weight bytes with the same 4
+//    bytes of 16 tokens, which keeps the inner loop free of shuffles and reductions.
+// Column kernels, one per weight type; same signature as GemmFn.
+void Avx512ColsQ2K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+                   size_t a_stride, int64_t nc, float* y, size_t y_stride);
+void Avx512ColsQ3K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+                   size_t a_stride, int64_t nc, float* y, size_t y_stride);
+void Avx512ColsQ4K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+                   size_t a_stride, int64_t nc, float* y, size_t y_stride);
+void Avx512ColsQ5K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+                   size_t a_stride, int64_t nc, float* y, size_t y_stride);
+void Avx512ColsQ6K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
+                   size_t a_stride, int64_t nc, float* y, size_t y_stride);
+
+// The row kernels alone (any nc), for benchmarks that compare the two shapes.
+GemmFn Avx512RowGemm(GgmlType weight_type);
+
+// Below this many activation columns the row kernels are faster than the column kernels
+// (measured with bench/gemm_kquant_bench on Sapphire Rapids).
+constexpr int64_t kAvx512MinColsForColumnKernel = 7;
+
+}  // namespace bastion::kquant
