@@ -1,7 +1,31 @@
-// bastion: entry point and subcommand dispatch.
-#include <cstdio>
+// bastion: entry point. Parses the command line and runs the selected subcommand.
+#include <CLI/CLI.hpp>
 
-int main() {
-  std::puts("bastion: under construction");
-  return 0;
+#include <cstdio>
+#include <vector>
+
+#include "app/cli_common.h"
+#include "app/version.h"
+
+int main(int argc, char** argv) {
+  using namespace bastion::cli;
+  CLI::App root{"bastion: serve Qwen2.5 models over HTTPS, with its own CPU inference engine.", "bastion"};
+  root.require_subcommand(1);
+  root.set_version_flag("--version", std::string("bastion ") + bastion::kVersion);
+
+  std::vector<Command> commands = {
+      AddGenerateCommand(root), AddEvalCommand(root),  AddTokenizeCommand(root), AddRunCommand(root),
+      AddBenchCommand(root),    AddSynthCommand(root), AddShowCommand(root),
+  };
+
+  try {
+    root.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = root.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  for (const Command& c : commands) {
+    if (c.app->parsed()) return c.run();
+  }
+  return kExitUsage;
 }

@@ -49,6 +49,7 @@ GemmFn ScalarGemmFn(GgmlType type) {
     case GgmlType::kQ4_K: return ScalarGemmFor<GgmlType::kQ4_K>;
     case GgmlType::kQ5_K: return ScalarGemmFor<GgmlType::kQ5_K>;
     case GgmlType::kQ6_K: return ScalarGemmFor<GgmlType::kQ6_K>;
+    case GgmlType::kIQ4_NL: return ScalarGemmFor<GgmlType::kIQ4_NL>;
     default: return nullptr;
   }
 }
@@ -100,6 +101,19 @@ SimdLevel DetectUncapped() {
 
 }  // namespace
 
+#if defined(BASTION_HAVE_AVX2)
+GemmFn GetIqGemmAvx2(GgmlType type);  // gemm_iq4nl_avx2.cc
+#endif
+
+GemmFn GetIqGemm(GgmlType weight_type, SimdLevel level) {
+#if defined(BASTION_HAVE_AVX2)
+  if (level >= SimdLevel::kAvx2) return GetIqGemmAvx2(weight_type);
+#endif
+  (void)weight_type;
+  (void)level;
+  return nullptr;
+}
+
 const char* SimdLevelName(SimdLevel level) {
   switch (level) {
     case SimdLevel::kScalar: return "scalar";
@@ -139,8 +153,9 @@ bool CpuHasAvx512Bf16() {
 GemmFn GetGemm(GgmlType weight_type, SimdLevel level) {
   for (int l = static_cast<int>(level); l > 0; --l) {
     const auto lv = static_cast<SimdLevel>(l);
-    GemmFn fn = IsKQuantFamily(weight_type) ? GetKQuantGemm(weight_type, lv)
-                                            : GetLegacyGemm(weight_type, lv);
+    GemmFn fn = weight_type == GgmlType::kIQ4_NL ? GetIqGemm(weight_type, lv)
+                : IsKQuantFamily(weight_type)        ? GetKQuantGemm(weight_type, lv)
+                                                     : GetLegacyGemm(weight_type, lv);
     if (fn != nullptr) return fn;
   }
   GemmFn fn = ScalarGemmFn(weight_type);

@@ -50,8 +50,10 @@ QuantizeActFn GetQuantizeAct(GgmlType act_type, SimdLevel level);
 //   kernels/gemm_legacy_*.cc : F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 weights;
 //                              Q8_0, Q8_1, F16, BF16, F32 activations
 //   kernels/gemm_kquant_*.cc : Q2_K, Q3_K, Q4_K, Q5_K, Q6_K weights; Q8_K activations
+//   kernels/gemm_iq4nl_avx2.cc : IQ4_NL weights (AVX2 kernel, also used at the AVX-512 level)
 GemmFn GetLegacyGemm(GgmlType weight_type, SimdLevel level);
 GemmFn GetKQuantGemm(GgmlType weight_type, SimdLevel level);
+GemmFn GetIqGemm(GgmlType weight_type, SimdLevel level);
 QuantizeActFn GetLegacyQuantizeAct(GgmlType act_type, SimdLevel level);
 QuantizeActFn GetKQuantQuantizeAct(GgmlType act_type, SimdLevel level);
 

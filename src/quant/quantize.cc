@@ -9,6 +9,7 @@ namespace {
 const QuantOps& Ops(GgmlType type) {
   const QuantOps* ops = GetLegacyQuantOps(type);
   if (ops == nullptr) ops = GetKQuantOps(type);
+  if (ops == nullptr) ops = GetIqQuantOps(type);
   BASTION_CHECK_MSG(ops != nullptr, TypeName(type));
   return *ops;
 }

@@ -38,5 +38,6 @@ struct QuantOps {
 // nullptr when the type is not part of that family.
 const QuantOps* GetLegacyQuantOps(GgmlType type);
 const QuantOps* GetKQuantOps(GgmlType type);
+const QuantOps* GetIqQuantOps(GgmlType type);  // quant/iq4_nl.cc: IQ4_NL
 
 }  // namespace bastion

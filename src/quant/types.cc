@@ -6,6 +6,7 @@
 
 #include "base/check.h"
 #include "quant/blocks.h"
+#include "quant/iq4_nl.h"
 
 namespace bastion {
 namespace {
@@ -41,7 +42,7 @@ constexpr std::array<Entry, 37> kTypes = {{
     {17, {"IQ2_XS", 256, 74, false, GgmlType::kF32}},
     {18, {"IQ3_XXS", 256, 98, false, GgmlType::kF32}},
     {19, {"IQ1_S", 256, 50, false, GgmlType::kF32}},
-    {20, {"IQ4_NL", 32, 18, false, GgmlType::kF32}},
+    {20, {"IQ4_NL", kQK4_NL, sizeof(BlockIQ4_NL), true, GgmlType::kQ8_0}},
     {21, {"IQ3_S", 256, 110, false, GgmlType::kF32}},
     {22, {"IQ2_S", 256, 82, false, GgmlType::kF32}},
     {23, {"IQ4_XS", 256, 136, false, GgmlType::kF32}},
@@ -90,7 +91,7 @@ std::string TypeIdName(uint32_t type_id) {
 
 std::optional<GgmlType> ParseTypeName(std::string_view name) {
   for (const Entry& e : kTypes) {
-    if (!e.info.supported && e.id != 9 && e.id != 15) continue;
+    if (!e.info.supported && e.id != 9 && e.id != 15) continue;  // Q8_1/Q8_K: activation types
     std::string_view n = e.info.name;
     if (n.size() != name.size()) continue;
     bool same = true;

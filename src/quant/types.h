@@ -30,7 +30,9 @@ enum class GgmlType : uint32_t {
   kQ5_K = 13,
   kQ6_K = 14,
   kQ8_K = 15,
-  // 16..29: IQ* types, I8..I64, F64 — known by name, not supported for weights.
+  // 16..29: IQ* types, I8..I64, F64 — known by name; of these only IQ4_NL is supported (llama.cpp's
+  // fallback for Q2_K/Q3_K tensors whose rows are not a multiple of 256).
+  kIQ4_NL = 20,
   kBF16 = 30,
 };
 

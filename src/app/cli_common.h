@@ -1,0 +1,83 @@
+// Pieces shared by the subcommands: option groups (model/context, sampling), parsing helpers,
+// and error reporting. Every subcommand returns a process exit code: 0 success, 1 runtime
+// failure (bad model file, I/O), 2 bad usage (flags) — the last one mostly from CLI11 itself.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "model/context.h"
+#include "model/generator.h"
+#include "model/model.h"
+
+namespace bastion::cli {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+// Registered subcommands: main() runs the one that was selected.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+// Prints "bastion: error: <message>" to stderr and returns kExitFailure.
+int Fail(const std::string& message);
+int Fail(const Error& error);
+
+// Options to load a model and create a context: -m, -t, -c, --kv-type.
+struct ModelOptions {
+  std::string model_path;
+  int threads = 0;
+  int ctx_size = 4096;
+  std::string kv_type = "f16";
+  int ubatch = 512;
+
+  void Register(CLI::App* app, bool with_context = true);
+  Result<ContextOptions> ToContextOptions() const;
+};
+
+// Loads the model (printing nothing on success).
+Result<std::unique_ptr<Model>> LoadModel(const std::string& path);
+
+// Sampling flags shared by generate and run.
+struct SamplingOptions {
+  float temperature = 0.8f;
+  int top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.0f;
+  int repeat_last_n = 64;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  int64_t seed = -1;  // -1: random
+  int max_tokens = 256;
+  std::vector<std::string> stop;
+
+  void Register(CLI::App* app);
+  GenerationParams ToParams() const;
+};
+
+// Parses "1,2,3" (spaces allowed) into token ids; errors name the bad element.
+Result<std::vector<int32_t>> ParseTokenList(const std::string& text);
+
+// Reads all of stdin.
+std::string ReadAllStdin();
+
+// Subcommand registration (each in its own file).
+Command AddGenerateCommand(CLI::App& root);
+Command AddEvalCommand(CLI::App& root);
+Command AddTokenizeCommand(CLI::App& root);
+Command AddRunCommand(CLI::App& root);
+Command AddBenchCommand(CLI::App& root);
+Command AddSynthCommand(CLI::App& root);
+Command AddShowCommand(CLI::App& root);
+
+}  // namespace bastion::cli

@@ -1,0 +1,232 @@
+// `bastion bench`: prompt processing and generation speed, llama-bench style.
+//
+//   bastion bench -m FILE [-p 512] [-n 128] [-r 5] [-t THREADS] [-d DEPTH] [--json]
+// pp<P>: one batch of P random tokens from an empty context (logits for the last one only).
+// tg<N>: N tokens decoded one at a time from an empty context (or after DEPTH tokens, -d).
+// Each test runs once to warm up, then -r times; t/s is reported as mean +- stddev and median.
+// Decode is memory-bound, so tg also reports the weight bytes read per second and the limit the
+// machine's measured read bandwidth implies.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "app/cli_common.h"
+#include "base/thread_pool.h"
+
+namespace bastion::cli {
+namespace {
+
+struct BenchArgs {
+  ModelOptions model;
+  int n_prompt = 512;
+  int n_gen = 128;
+  int reps = 5;
+  int depth = 0;
+  bool json = false;
+};
+
+struct Stats {
+  double mean = 0, stddev = 0, median = 0;
+  std::vector<double> samples;
+};
+
+Stats Summarize(std::vector<double> v) {
+  Stats s;
+  s.samples = v;
+  if (v.empty()) return s;
+  s.mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+  double var = 0;
+  for (double x : v) var += (x - s.mean) * (x - s.mean);
+  s.stddev = v.size() > 1 ? std::sqrt(var / static_cast<double>(v.size() - 1)) : 0.0;
+  std::sort(v.begin(), v.end());
+  s.median = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  return s;
+}
+
+// Read bandwidth of this machine with `threads` threads over a buffer far larger than any cache
+// (best of a few passes), in bytes per second.
+double MeasureReadBandwidth(ThreadPool& pool) {
+  const size_t bytes = size_t{1} << 30;  // 1 GiB
+  std::vector<uint64_t> buf(bytes / sizeof(uint64_t));
+  auto fill = [&](int ti) {
+    const auto [b, e] = ThreadPool::Split(static_cast<int64_t>(buf.size()), ti, pool.size());
+    for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i);
+  };
+  pool.Parallel(fill);
+  double best = 0;
+  std::vector<uint64_t> sums(pool.size());
+  for (int pass = 0; pass < 3; ++pass) {
+    const auto start = std::chrono::steady_clock::now();
+    auto read = [&](int ti) {
+      const auto [b, e] = ThreadPool::Split(static_cast<int64_t>(buf.size()), ti, pool.size());
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (int64_t i = b; i + 4 <= e; i += 4) {
+        s0 += buf[i];
+        s1 += buf[i + 1];
+        s2 += buf[i + 2];
+        s3 += buf[i + 3];
+      }
+      sums[ti] = s0 + s1 + s2 + s3;
+    };
+    pool.Parallel(read);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, static_cast<double>(bytes) / s);
+  }
+  volatile uint64_t sink = std::accumulate(sums.begin(), sums.end(), uint64_t{0});
+  (void)sink;
+  return best;
+}
+
+int RunBench(const BenchArgs& a) {
+  auto model = LoadModel(a.model.model_path);
+  if (!model.ok()) return Fail(model.error());
+  const Model& m = **model;
+  auto options = a.model.ToContextOptions();
+  if (!options.ok()) return Fail(options.error());
+  options->n_ctx = std::max(a.depth + std::max(a.n_prompt, a.n_gen) + 1, 256);
+  if (m.config().n_ctx_train > 0 && options->n_ctx > m.config().n_ctx_train) {
+    return Fail("depth + test length exceed the model's context (" + std::to_string(m.config().n_ctx_train) + ")");
+  }
+  auto ctx_result = InferenceContext::Create(m, *options);
+  if (!ctx_result.ok()) return Fail(ctx_result.error());
+  InferenceContext& ctx = **ctx_result;
+  const int threads = ctx.pool().size();
+
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> pick(0, std::min(m.config().n_vocab, m.tokenizer().n_vocab()) - 1);
+  auto random_tokens = [&](int n) {
+    std::vector<int32_t> t(static_cast<size_t>(n));
+    for (auto& id : t) id = pick(rng);
+    return t;
+  };
+  std::vector<float> logits;
+  auto prefill_depth = [&]() -> Status {
+    ctx.TruncateSlot(0, 0);
+    if (a.depth > 0) return ctx.Evaluate(0, random_tokens(a.depth), LogitsMode::kNone, nullptr);
+    return OkStatus();
+  };
+  auto run_pp = [&]() -> Result<double> {
+    BASTION_RETURN_IF_ERROR(prefill_depth());
+    const auto tokens = random_tokens(a.n_prompt);
+    const auto start = std::chrono::steady_clock::now();
+    BASTION_RETURN_IF_ERROR(ctx.Evaluate(0, tokens, LogitsMode::kLast, &logits));
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  auto run_tg = [&]() -> Result<double> {
+    BASTION_RETURN_IF_ERROR(prefill_depth());
+    const auto tokens = random_tokens(a.n_gen);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < a.n_gen; ++i) {
+      BASTION_RETURN_IF_ERROR(ctx.Evaluate(0, std::span<const int32_t>(&tokens[i], 1), LogitsMode::kLast, &logits));
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+
+  struct Test {
+    std::string name;
+    int n_prompt, n_gen;
+    Stats ts;
+  };
+  std::vector<Test> tests;
+  auto measure = [&](const std::string& name, int np, int ng, const std::function<Result<double>()>& fn) -> Status {
+    BASTION_ASSIGN_OR_RETURN(double warm, fn());
+    (void)warm;
+    std::vector<double> tps;
+    const int n = np > 0 ? np : ng;
+    for (int r = 0; r < a.reps; ++r) {
+      BASTION_ASSIGN_OR_RETURN(double seconds, fn());
+      tps.push_back(static_cast<double>(n) / seconds);
+    }
+    tests.push_back({name, np, ng, Summarize(tps)});
+    return OkStatus();
+  };
+  const std::string at_depth = a.depth > 0 ? " @ d" + std::to_string(a.depth) : "";
+  if (a.n_prompt > 0) {
+    const Status st = measure("pp" + std::to_string(a.n_prompt) + at_depth, a.n_prompt, 0, run_pp);
+    if (!st.ok()) return Fail(st.error());
+  }
+  if (a.n_gen > 0) {
+    const Status st = measure("tg" + std::to_string(a.n_gen) + at_depth, 0, a.n_gen, run_tg);
+    if (!st.ok()) return Fail(st.error());
+  }
+
+  const double bytes_per_token = static_cast<double>(m.weights().DecodeBytesPerToken());
+  const double bandwidth = a.n_gen > 0 ? MeasureReadBandwidth(ctx.pool()) : 0.0;
+  const double file_bytes = static_cast<double>(m.gguf().mapped_file().size());
+  const std::string simd = SimdLevelName(ctx.options().simd);
+
+  if (a.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const Test& t : tests) {
+      nlohmann::json j;
+      j["model_filename"] = m.path();
+      j["model_type"] = m.Describe();
+      j["model_size"] = static_cast<uint64_t>(file_bytes);
+      j["model_n_params"] = m.ParameterCount();
+      j["n_threads"] = threads;
+      j["simd"] = simd;
+      j["n_prompt"] = t.n_prompt;
+      j["n_gen"] = t.n_gen;
+      j["n_depth"] = a.depth;
+      j["avg_ts"] = t.ts.mean;
+      j["stddev_ts"] = t.ts.stddev;
+      j["median_ts"] = t.ts.median;
+      j["samples_ts"] = t.ts.samples;
+      if (t.n_gen > 0) {
+        j["weight_bytes_per_token"] = static_cast<uint64_t>(bytes_per_token);
+        j["avg_gbps"] = t.ts.mean * bytes_per_token / 1e9;
+        j["read_bandwidth_gbps"] = bandwidth / 1e9;
+        j["bandwidth_limit_ts"] = bandwidth / bytes_per_token;
+      }
+      out.push_back(j);
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return kExitOk;
+  }
+
+  std::printf("model: %s\n", m.Describe().c_str());
+  std::printf("file: %s (%.1f MiB), threads: %d, simd: %s, kv: %s\n", m.path().c_str(), file_bytes / 1048576.0,
+              threads, simd.c_str(), TypeName(ctx.options().kv_type));
+  std::printf("| %-14s | %20s | %12s | %10s |\n", "test", "t/s (mean +- sd)", "median t/s", "GB/s");
+  std::printf("|%s|%s|%s|%s|\n", std::string(16, '-').c_str(), std::string(22, '-').c_str(),
+              std::string(14, '-').c_str(), std::string(12, '-').c_str());
+  for (const Test& t : tests) {
+    char gbps[32] = "";
+    if (t.n_gen > 0) std::snprintf(gbps, sizeof gbps, "%.1f", t.ts.median * bytes_per_token / 1e9);
+    std::printf("| %-14s | %12.2f +- %5.2f | %12.2f | %10s |\n", t.name.c_str(), t.ts.mean, t.ts.stddev, t.ts.median, gbps);
+  }
+  if (a.n_gen > 0) {
+    std::printf("decode reads %.1f MiB of weights per token; measured read bandwidth %.1f GB/s -> limit %.1f t/s\n",
+                bytes_per_token / 1048576.0, bandwidth / 1e9, bandwidth / bytes_per_token);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command AddBenchCommand(CLI::App& root) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* app = root.add_subcommand("bench", "Measure prompt processing (pp) and generation (tg) speed");
+  args->model.Register(app, /*with_context=*/false);
+  app->add_option("-p,--n-prompt", args->n_prompt, "Prompt tokens for the pp test; 0 = skip (default 512)")
+      ->check(CLI::Range(0, 1 << 20));
+  app->add_option("-n,--n-gen", args->n_gen, "Tokens for the tg test; 0 = skip (default 128)")->check(CLI::Range(0, 1 << 20));
+  app->add_option("-r,--repetitions", args->reps, "Repetitions of each test (default 5)")->check(CLI::Range(1, 1000));
+  app->add_option("-d,--depth", args->depth, "Tokens already in the context before each test (default 0)")
+      ->check(CLI::Range(0, 1 << 20));
+  app->add_option("--kv-type", args->model.kv_type, "KV cache type: f16 (default) or f32")
+      ->check(CLI::IsMember({"f16", "f32"}, CLI::ignore_case));
+  app->add_option("--ubatch", args->model.ubatch, "Tokens per forward pass (default 512)")->check(CLI::Range(1, 8192));
+  app->add_flag("--json", args->json, "Print llama-bench-style JSON");
+  return {app, [args] { return RunBench(*args); }};
+}
+
+}  // namespace bastion::cli

@@ -1,0 +1,69 @@
+// Threaded matrix products of GGUF weight matrices with float activations.
+//
+// Conventions: T = tokens (activation rows), K = input features, N = output features.
+// A weight matrix is N rows of K elements in its own type; activations x are T x K floats;
+// the product y = x W^T is T x N floats (row t = token t).
+//
+// Each product first converts x to the weight type's VecDotType (Q8_0, Q8_K, F16, ...) once,
+// in parallel, then splits the output rows into chunks that the threads take from a shared
+// counter and compute with the SIMD gemm kernel for the weight type. Products that share the
+// same input (Q/K/V, gate/up) are issued together so the input is converted once and the threads
+// synchronize once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "kernels/gemm.h"
+#include "quant/types.h"
+
+namespace bastion {
+
+// A view of one 2-D weight tensor in the mapped model file.
+struct WeightMatrix {
+  GgmlType type = GgmlType::kF32;
+  int64_t n_in = 0;   // K: elements per row (GGUF ne[0])
+  int64_t n_out = 0;  // N: rows (GGUF ne[1])
+  const uint8_t* data = nullptr;
+  size_t row_bytes = 0;
+
+  size_t total_bytes() const { return row_bytes * static_cast<size_t>(n_out); }
+};
+
+// One product of a MatMulBatch: y (T x out_stride floats, columns [0, N) written) = x W^T.
+struct MatMulJob {
+  const WeightMatrix* weight;
+  float* y;
+  int64_t y_stride;  // floats between token rows of y (>= weight->n_out)
+};
+
+class MatMulEngine {
+ public:
+  MatMulEngine(ThreadPool& pool, SimdLevel level);
+
+  // Computes every job for the same input x (T x K floats, row stride x_stride floats).
+  // All weights must have n_in == K.
+  void Run(const float* x, int64_t n_tokens, int64_t x_stride, std::span<const MatMulJob> jobs);
+
+  // Single product y = x W^T with y's row stride = W.n_out.
+  void Run(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
+
+  SimdLevel level() const { return level_; }
+  ThreadPool& pool() { return pool_; }
+
+ private:
+  struct Converted {
+    GgmlType act_type;
+    size_t row_bytes;
+    size_t offset;  // into act_buffer_
+  };
+
+  ThreadPool& pool_;
+  SimdLevel level_;
+  std::vector<uint8_t> act_buffer_;
+};
+
+}  // namespace bastion

@@ -1,0 +1,244 @@
+// InferenceContext: batching of inputs into pieces, and the Qwen2 forward pass of one piece.
+#include "model/context.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/check.h"
+#include "quant/quantize.h"
+
+namespace bastion {
+namespace {
+
+// Below this many tokens the element-wise steps run on the calling thread: waking the pool
+// costs more than the work (decode has T = 1).
+constexpr int kParallelElementwiseTokens = 4;
+
+}  // namespace
+
+InferenceContext::InferenceContext(const Model& model, ContextOptions options)
+    : model_(model),
+      options_(options),
+      pool_(std::make_unique<ThreadPool>(options.n_threads)),
+      matmul_(*pool_, options.simd),
+      attention_(model.config(), options.simd),
+      ops_(&GetVecOps(options.simd)) {}
+
+Result<std::unique_ptr<InferenceContext>> InferenceContext::Create(const Model& model,
+                                                                   ContextOptions options) {
+  const ModelConfig& cfg = model.config();
+  if (options.n_threads <= 0) options.n_threads = DefaultThreadCount();
+  if (options.n_ctx <= 0) return Error("context size must be positive, got " + std::to_string(options.n_ctx));
+  if (cfg.n_ctx_train > 0 && options.n_ctx > cfg.n_ctx_train) {
+    return Error("context size " + std::to_string(options.n_ctx) + " exceeds the model's training context " +
+                 std::to_string(cfg.n_ctx_train));
+  }
+  if (options.n_slots <= 0) return Error("need at least one sequence slot");
+  options.n_ubatch = std::clamp(options.n_ubatch, 1, 8192);
+  // Every weight is read on every token: ask the kernel to page the file in ahead of use.
+  model.gguf().mapped_file().AdviseWillNeed();
+  auto ctx = std::unique_ptr<InferenceContext>(new InferenceContext(model, options));
+  BASTION_ASSIGN_OR_RETURN(ctx->cache_, KvCache::Create(cfg.n_layer, cfg.kv_dim(), options.n_ctx,
+                                                        options.n_slots, options.kv_type));
+  return ctx;
+}
+
+void InferenceContext::TruncateSlot(int slot, int n) {
+  BASTION_CHECK(slot >= 0 && slot < options_.n_slots);
+  cache_->set_length(slot, std::clamp(n, 0, cache_->length(slot)));
+}
+
+void InferenceContext::CopySlotPrefix(int from, int to, int n) {
+  BASTION_CHECK(n <= cache_->length(from));
+  cache_->CopyPrefix(from, to, n);
+  cache_->set_length(to, n);
+}
+
+Status InferenceContext::Evaluate(int slot, std::span<const int32_t> tokens, LogitsMode mode,
+                                  std::vector<float>* logits) {
+  const SequenceInput input{slot, tokens, mode};
+  return Evaluate(std::span<const SequenceInput>(&input, 1), logits);
+}
+
+Status InferenceContext::Evaluate(std::span<const SequenceInput> inputs, std::vector<float>* logits) {
+  const ModelConfig& cfg = model_.config();
+  // Validate everything before touching any state.
+  std::vector<int> added(options_.n_slots, 0);
+  for (const SequenceInput& in : inputs) {
+    if (in.slot < 0 || in.slot >= options_.n_slots) {
+      return Error("sequence slot " + std::to_string(in.slot) + " out of range (have " +
+                   std::to_string(options_.n_slots) + ")");
+    }
+    for (const int32_t id : in.tokens) {
+      if (id < 0 || id >= cfg.n_vocab) {
+        return Error("token id " + std::to_string(id) + " out of range (vocabulary has " +
+                     std::to_string(cfg.n_vocab) + " tokens)");
+      }
+    }
+    added[in.slot] += static_cast<int>(in.tokens.size());
+  }
+  for (int s = 0; s < options_.n_slots; ++s) {
+    if (cache_->length(s) + added[s] > options_.n_ctx) {
+      return Error("context full: " + std::to_string(cache_->length(s)) + " + " + std::to_string(added[s]) +
+                   " tokens exceed the context size " + std::to_string(options_.n_ctx));
+    }
+  }
+  if (logits != nullptr) logits->clear();
+
+  // Cut the concatenated inputs into pieces of at most n_ubatch tokens.
+  std::vector<int32_t> tokens;
+  std::vector<Segment> segments;
+  std::vector<uint8_t> want;
+  auto flush = [&] {
+    if (tokens.empty()) return;
+    ForwardPiece(tokens, segments, want, logits);
+    for (const Segment& seg : segments) cache_->set_length(seg.slot, seg.pos0 + seg.n_tokens);
+    tokens.clear();
+    segments.clear();
+    want.clear();
+  };
+  for (const SequenceInput& in : inputs) {
+    const int n = static_cast<int>(in.tokens.size());
+    int done = 0;
+    while (done < n) {
+      if (static_cast<int>(tokens.size()) == options_.n_ubatch) flush();
+      const int room = options_.n_ubatch - static_cast<int>(tokens.size());
+      const int take = std::min(room, n - done);
+      // Position of this run: what the slot holds plus what earlier segments of this piece add.
+      int pos0 = cache_->length(in.slot);
+      for (const Segment& seg : segments) {
+        if (seg.slot == in.slot) pos0 = seg.pos0 + seg.n_tokens;
+      }
+      segments.push_back({in.slot, static_cast<int>(tokens.size()), take, pos0});
+      for (int i = 0; i < take; ++i) {
+        const int idx = done + i;
+        tokens.push_back(in.tokens[idx]);
+        const bool last = idx == n - 1;
+        want.push_back(in.logits == LogitsMode::kAll || (in.logits == LogitsMode::kLast && last));
+      }
+      done += take;
+    }
+  }
+  flush();
+  return OkStatus();
+}
+
+void InferenceContext::EnsureScratch(int n_tokens) {
+  if (n_tokens <= scratch_tokens_) return;
+  const ModelConfig& cfg = model_.config();
+  const size_t t = static_cast<size_t>(n_tokens);
+  x_.resize(t * cfg.n_embd);
+  xn_.resize(t * cfg.n_embd);
+  q_.resize(t * cfg.q_dim());
+  k_.resize(t * cfg.kv_dim());
+  v_.resize(t * cfg.kv_dim());
+  att_.resize(t * cfg.q_dim());
+  tmp_.resize(t * cfg.n_embd);
+  gate_.resize(t * cfg.n_ff);
+  up_.resize(t * cfg.n_ff);
+  rope_.resize(t * cfg.head_dim);
+  scratch_tokens_ = n_tokens;
+}
+
+void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<const Segment> segments,
+                                    std::span<const uint8_t> want_logits, std::vector<float>* logits) {
+  const ModelConfig& cfg = model_.config();
+  const ModelWeights& w = model_.weights();
+  const int T = static_cast<int>(tokens.size());
+  const int C = cfg.n_embd;
+  const int F = cfg.n_ff;
+  const int q_dim = cfg.q_dim();
+  const int kv_dim = cfg.kv_dim();
+  EnsureScratch(T);
+
+  // Per-token work, on the pool when there is enough of it.
+  auto for_tokens = [&](auto&& fn) {
+    if (T < kParallelElementwiseTokens) {
+      for (int t = 0; t < T; ++t) fn(t);
+      return;
+    }
+    auto job = [&](int ti) {
+      const auto [b, e] = ThreadPool::Split(T, ti, pool_->size());
+      for (int64_t t = b; t < e; ++t) fn(static_cast<int>(t));
+    };
+    pool_->Parallel(job);
+  };
+
+  // Slot and position of each token, and RoPE angles per token.
+  std::vector<int> tok_slot(T), tok_pos(T);
+  for (const Segment& seg : segments) {
+    for (int i = 0; i < seg.n_tokens; ++i) {
+      tok_slot[seg.token_begin + i] = seg.slot;
+      tok_pos[seg.token_begin + i] = seg.pos0 + i;
+    }
+  }
+
+  // Token embeddings (rows of token_embd, dequantized) and RoPE angles.
+  for_tokens([&](int t) {
+    const WeightMatrix& e = w.token_embd;
+    DequantizeRow(e.type, e.data + static_cast<size_t>(tokens[t]) * e.row_bytes, x_.data() + static_cast<size_t>(t) * C, C);
+    RopeAngles(static_cast<float>(tok_pos[t]) * cfg.rope_freq_scale, cfg.head_dim, cfg.rope_freq_base,
+               rope_.data() + static_cast<size_t>(t) * cfg.head_dim);
+  });
+
+  for (int l = 0; l < cfg.n_layer; ++l) {
+    const LayerWeights& lw = w.layers[l];
+
+    // Attention block: xn = norm(x); q, k, v = xn W + b; rope; store k, v; attend; x += att Wo.
+    for_tokens([&](int t) {
+      ops_->rms_norm(x_.data() + static_cast<size_t>(t) * C, lw.attn_norm.data(), cfg.rms_norm_eps,
+                     xn_.data() + static_cast<size_t>(t) * C, C);
+    });
+    const MatMulJob qkv[] = {{&lw.wq, q_.data(), q_dim}, {&lw.wk, k_.data(), kv_dim}, {&lw.wv, v_.data(), kv_dim}};
+    matmul_.Run(xn_.data(), T, C, qkv);
+    for_tokens([&](int t) {
+      float* q = q_.data() + static_cast<size_t>(t) * q_dim;
+      float* k = k_.data() + static_cast<size_t>(t) * kv_dim;
+      float* v = v_.data() + static_cast<size_t>(t) * kv_dim;
+      ops_->add(q, lw.bq.data(), q_dim);
+      ops_->add(k, lw.bk.data(), kv_dim);
+      ops_->add(v, lw.bv.data(), kv_dim);
+      const float* cs = rope_.data() + static_cast<size_t>(t) * cfg.head_dim;
+      RopeNeox(q, cfg.n_head, cfg.head_dim, cs);
+      RopeNeox(k, cfg.n_head_kv, cfg.head_dim, cs);
+      cache_->Store(tok_slot[t], l, tok_pos[t], k, v);
+    });
+    attention_.Run(*cache_, l, segments, q_.data(), att_.data(), *pool_);
+    matmul_.Run(lw.wo, att_.data(), T, tmp_.data());
+
+    // Feed-forward block: x += down(silu(gate(xn)) * up(xn)), xn = norm(x).
+    for_tokens([&](int t) {
+      float* x = x_.data() + static_cast<size_t>(t) * C;
+      ops_->add(x, tmp_.data() + static_cast<size_t>(t) * C, C);
+      ops_->rms_norm(x, lw.ffn_norm.data(), cfg.rms_norm_eps, xn_.data() + static_cast<size_t>(t) * C, C);
+    });
+    const MatMulJob gate_up[] = {{&lw.w_gate, gate_.data(), F}, {&lw.w_up, up_.data(), F}};
+    matmul_.Run(xn_.data(), T, C, gate_up);
+    for_tokens([&](int t) {
+      float* g = gate_.data() + static_cast<size_t>(t) * F;
+      ops_->silu_mul(g, up_.data() + static_cast<size_t>(t) * F, g, F);
+    });
+    matmul_.Run(lw.w_down, gate_.data(), T, tmp_.data());
+    for_tokens([&](int t) {
+      ops_->add(x_.data() + static_cast<size_t>(t) * C, tmp_.data() + static_cast<size_t>(t) * C, C);
+    });
+  }
+
+  // Output head only for the rows somebody wants: norm them into a compact block, then one product.
+  if (logits == nullptr) return;
+  std::vector<int> rows;
+  for (int t = 0; t < T; ++t) {
+    if (want_logits[t]) rows.push_back(t);
+  }
+  if (rows.empty()) return;
+  const int n_rows = static_cast<int>(rows.size());
+  for (int i = 0; i < n_rows; ++i) {
+    ops_->rms_norm(x_.data() + static_cast<size_t>(rows[i]) * C, w.output_norm.data(), cfg.rms_norm_eps,
+                   xn_.data() + static_cast<size_t>(i) * C, C);
+  }
+  const size_t base = logits->size();
+  logits->resize(base + static_cast<size_t>(n_rows) * cfg.n_vocab);
+  matmul_.Run(w.output, xn_.data(), n_rows, logits->data() + base);
+}
+
+}  // namespace bastion
