@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -41,9 +43,10 @@ inline std::vector<float> ReadF32File(const std::string& path) {
   return out;
 }
 
-// A fresh empty directory under the build tree for a test's files.
+// A fresh empty directory under the build tree for a test's files. The process id keeps tests
+// that CTest runs in parallel (one process per test) out of each other's way.
 inline std::string TempDir(const std::string& name) {
-  std::string dir = std::string(BASTION_BINARY_DIR) + "/test-tmp/" + name;
+  std::string dir = std::string(BASTION_BINARY_DIR) + "/test-tmp/" + name + "-" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
