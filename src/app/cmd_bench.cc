@@ -20,6 +20,7 @@
 
 #include "app/cli_common.h"
 #include "base/thread_pool.h"
+#include "kernels/vec_ops.h"
 
 namespace bastion::cli {
 namespace {
@@ -51,9 +52,9 @@ Stats Summarize(std::vector<double> v) {
   return s;
 }
 
-// Read bandwidth of this machine with `threads` threads over a buffer far larger than any cache
-// (best of a few passes), in bytes per second.
-double MeasureReadBandwidth(ThreadPool& pool) {
+// Read bandwidth of this machine with the pool's threads over a buffer larger than the caches
+// (best of a few passes, SIMD reads), in bytes per second.
+double MeasureReadBandwidth(ThreadPool& pool, SimdLevel level) {
   const size_t bytes = size_t{1} << 30;  // 1 GiB
   std::vector<uint64_t> buf(bytes / sizeof(uint64_t));
   auto fill = [&](int ti) {
@@ -61,20 +62,14 @@ double MeasureReadBandwidth(ThreadPool& pool) {
     for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i);
   };
   pool.Parallel(fill);
+  const VecOps& ops = GetVecOps(level);
   double best = 0;
   std::vector<uint64_t> sums(pool.size());
-  for (int pass = 0; pass < 3; ++pass) {
+  for (int pass = 0; pass < 4; ++pass) {
     const auto start = std::chrono::steady_clock::now();
     auto read = [&](int ti) {
       const auto [b, e] = ThreadPool::Split(static_cast<int64_t>(buf.size()), ti, pool.size());
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (int64_t i = b; i + 4 <= e; i += 4) {
-        s0 += buf[i];
-        s1 += buf[i + 1];
-        s2 += buf[i + 2];
-        s3 += buf[i + 3];
-      }
-      sums[ti] = s0 + s1 + s2 + s3;
+      sums[ti] = ops.sum_words(buf.data() + b, e - b);
     };
     pool.Parallel(read);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -159,7 +154,7 @@ int RunBench(const BenchArgs& a) {
   }
 
   const double bytes_per_token = static_cast<double>(m.weights().DecodeBytesPerToken());
-  const double bandwidth = a.n_gen > 0 ? MeasureReadBandwidth(ctx.pool()) : 0.0;
+  const double bandwidth = a.n_gen > 0 ? MeasureReadBandwidth(ctx.pool(), ctx.options().simd) : 0.0;
   const double file_bytes = static_cast<double>(m.gguf().mapped_file().size());
   const std::string simd = SimdLevelName(ctx.options().simd);
 

@@ -16,9 +16,14 @@ constexpr int64_t kTokenTile = 64;
 // Rows per work chunk are a multiple of this, so SIMD kernels see whole row tiles.
 constexpr int64_t kRowAlign = 16;
 
-// Target bytes of weights per chunk: small enough that threads balance, large enough that the
-// shared counter is touched rarely (a few dozen chunks per product).
+// Target bytes of weights per chunk for decode: small enough that threads balance, large enough
+// that the shared counter is touched rarely (a few dozen chunks per product).
 constexpr size_t kChunkBytes = 96 * 1024;
+
+// For many tokens the kernels re-arrange the activation tile on every call, so fewer, taller
+// calls win: at least this many rows per chunk (each chunk is still under a MiB of weights).
+constexpr int64_t kPrefillMinRows = 128;
+constexpr int64_t kPrefillMinTokens = 8;
 
 struct Chunk {
   int job;
@@ -72,7 +77,12 @@ void MatMulEngine::Run(const float* x, int64_t n_tokens, int64_t x_stride,
     int64_t rows = static_cast<int64_t>(kChunkBytes / std::max<size_t>(w.row_bytes, 1));
     // At least a few chunks per thread so uneven progress evens out.
     const int64_t fair = (w.n_out + 4 * n_threads - 1) / (4 * n_threads);
-    rows = std::clamp<int64_t>(std::min(rows, fair), kRowAlign, std::max<int64_t>(w.n_out, kRowAlign));
+    rows = std::min(rows, fair);
+    if (n_tokens >= kPrefillMinTokens) {
+      const int64_t half_share = (w.n_out + 2 * n_threads - 1) / (2 * n_threads);
+      rows = std::max(rows, std::min(kPrefillMinRows, half_share));
+    }
+    rows = std::clamp<int64_t>(rows, kRowAlign, std::max<int64_t>(w.n_out, kRowAlign));
     rows = (rows + kRowAlign - 1) / kRowAlign * kRowAlign;
     for (int64_t r = 0; r < w.n_out; r += rows) {
       chunks.push_back({static_cast<int>(j), r, std::min(w.n_out, r + rows)});

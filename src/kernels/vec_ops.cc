@@ -33,7 +33,20 @@ void AddScalar(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-constexpr VecOps kScalarOps = {RmsNormScalar, SiluMulScalar, SoftmaxScalar, AddScalar};
+uint64_t SumWordsScalar(const uint64_t* x, int64_t n) {
+  uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += x[i];
+    s1 += x[i + 1];
+    s2 += x[i + 2];
+    s3 += x[i + 3];
+  }
+  for (; i < n; ++i) s0 += x[i];
+  return s0 + s1 + s2 + s3;
+}
+
+constexpr VecOps kScalarOps = {RmsNormScalar, SiluMulScalar, SoftmaxScalar, AddScalar, SumWordsScalar};
 
 }  // namespace
 

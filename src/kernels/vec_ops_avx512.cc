@@ -94,7 +94,22 @@ void Add512(float* y, const float* x, int64_t n) {
   }
 }
 
-constexpr VecOps kAvx512Ops = {RmsNorm512, SiluMul512, Softmax512, Add512};
+uint64_t SumWords512(const uint64_t* x, int64_t n) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_add_epi64(a0, _mm512_loadu_si512(x + i));
+    a1 = _mm512_add_epi64(a1, _mm512_loadu_si512(x + i + 8));
+    a2 = _mm512_add_epi64(a2, _mm512_loadu_si512(x + i + 16));
+    a3 = _mm512_add_epi64(a3, _mm512_loadu_si512(x + i + 24));
+  }
+  uint64_t s = static_cast<uint64_t>(
+      _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3))));
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+
+constexpr VecOps kAvx512Ops = {RmsNorm512, SiluMul512, Softmax512, Add512, SumWords512};
 
 }  // namespace
 

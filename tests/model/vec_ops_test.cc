@@ -59,6 +59,15 @@ TEST(VecOps, MatchScalarReference) {
   }
 }
 
+TEST(VecOps, SumWordsAgreesAcrossLevels) {
+  std::vector<uint64_t> words(1000);
+  for (size_t i = 0; i < words.size(); ++i) words[i] = i * 0x9e3779b97f4a7c15ull;
+  for (int64_t n : {0, 1, 15, 16, 33, 1000}) {
+    const uint64_t ref = GetVecOps(SimdLevel::kScalar).sum_words(words.data(), n);
+    for (SimdLevel level : Levels()) EXPECT_EQ(GetVecOps(level).sum_words(words.data(), n), ref);
+  }
+}
+
 TEST(VecOps, SoftmaxSaturatesWithoutNaN) {
   for (SimdLevel level : {SimdLevel::kScalar, DetectSimdLevel()}) {
     std::vector<float> x = {-1e30f, 0.0f, 1e4f, -INFINITY};
