@@ -5,7 +5,7 @@
 // Decode (one token) is bound by weight bandwidth, so a row kernel reads each weight super-block
 // exactly once, decodes it in registers (gemm_kquant_avx512.h) and uses it against 1-2 activation
 // columns, for up to 4 rows at a time so the activation loads are shared, and prefetches every
-// cache line of the row a few super-blocks ahead. Per 64 elements the integer work is one
+// cache line of the next row tile. Per 64 elements the integer work is one
 // vpdpbusd (4 products per int32 lane, at most 4*63*127, so it fits int16); pairs of those
 // results are packed to int16 and one vpmaddwd/vpdpwssd multiplies each by its group's scale.
 // The float accumulators take one FMA per super-block (two with mins) and are reduced
@@ -42,9 +42,6 @@ inline __m512i PackedScaleIndex(int qa, int qb) {
 inline __m512 ZeroExtend(__m256 v) { return _mm512_zextps256_ps512(v); }
 inline __m512i ZeroExtend(__m256i v) { return _mm512_zextsi256_si512(v); }
 
-// How far ahead (in super-blocks of the same row) weights are prefetched, every cache line of
-// the block: the hardware prefetcher alone leaves decode at compute time + memory time.
-constexpr int kPrefetchBlocks = 8;
 
 // R weight rows x C activation columns, all super-blocks of k.
 template <typename T, int R, int C>
@@ -73,10 +70,14 @@ void RowKernel(int64_t nb, const uint8_t* w, size_t w_stride, const uint8_t* a, 
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const Block* row = reinterpret_cast<const Block*>(w + r * w_stride);
-      // Keep the next super-blocks of this row streaming in.
-      const char* ahead = reinterpret_cast<const char*>(row + b + kPrefetchBlocks);
+      // Every cache line of the same block of the row one tile further on, into L2: the
+      // hardware prefetcher alone leaves decode at compute time + memory time, and a distance
+      // along the row ("8 blocks ahead") would miss the first blocks of rows 1..R-1 of the next
+      // tile (rows are 19 blocks at k = 4864). Past the last row of the call these are the next
+      // call's rows (the driver hands each thread consecutive pieces); prefetches never fault.
+      const char* ahead = reinterpret_cast<const char*>(w + (r + R) * w_stride + b * sizeof(Block));
 #pragma GCC unroll 4
-      for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+      for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(ahead + off, _MM_HINT_T1);
       const Unpacked u = T::Unpack(row[b]);
       const __m512i scales = _mm512_castsi256_si512(u.scales);  // vpermw reads words 0..15 only
       const __m512i sc01 = _mm512_permutexvar_epi16(idx01, scales);

@@ -1,4 +1,14 @@
-// MatMulEngine: activation conversion + chunked, threaded gemm calls.
+// MatMulEngine: activation conversion + threaded gemm calls.
+//
+// Two ways to hand out the output rows:
+//  * decode and small batches (the row kernels, bound by weight bandwidth): every thread owns one
+//    contiguous share of all rows, balanced by bytes, and walks it front to back in small pieces,
+//    so each core streams one long run of memory that its prefetchers (and the kernels' software
+//    prefetch, which runs past the end of a piece into the next) keep ahead of. A thread that
+//    finishes early takes small pieces from the back of another's share, so a preempted or slower
+//    thread costs little at the end of the product.
+//  * prefill (compute bound): chunks of rows from one shared counter, each chunk walked in token
+//    tiles so a block of weights is reused from cache.
 #include "kernels/matmul.h"
 
 #include <algorithm>
@@ -13,11 +23,10 @@ namespace {
 // L2 while a block of weight rows is multiplied against them.
 constexpr int64_t kTokenTile = 64;
 
-// Rows per work chunk are a multiple of this, so SIMD kernels see whole row tiles.
+// Rows per prefill work chunk are a multiple of this, so SIMD kernels see whole row tiles.
 constexpr int64_t kRowAlign = 16;
 
-// Target bytes of weights per chunk for decode: small enough that threads balance, large enough
-// that the shared counter is touched rarely (a few dozen chunks per product).
+// Target bytes of weights per prefill chunk before the minimum below applies.
 constexpr size_t kChunkBytes = 96 * 1024;
 
 // For many tokens the kernels re-arrange the activation tile on every call, so fewer, taller
@@ -25,15 +34,34 @@ constexpr size_t kChunkBytes = 96 * 1024;
 constexpr int64_t kPrefillMinRows = 128;
 constexpr int64_t kPrefillMinTokens = 8;
 
+// Decode shares are cut in units of this many rows (the row kernels' tile height).
+constexpr int64_t kUnitRows = 4;
+// Bytes a thread takes from the front of its own share per kernel call: large enough that the
+// per-call setup (activation preparation, the atomic) is noise, small enough that little is left
+// unstealable when the other thread runs dry.
+constexpr size_t kOwnPieceBytes = 32 * 1024;
+// Bytes a thread takes per steal from the back of another's share: the most the two can finish
+// apart by (about a microsecond of streaming).
+constexpr size_t kStealPieceBytes = 8 * 1024;
+
+// Activation conversions up to this many rows run on the calling thread: a row is about a
+// microsecond of work, less than a round trip through the pool.
+constexpr int64_t kInlineConvertItems = 2;
+
 struct Chunk {
   int job;
   int64_t row_begin;
   int64_t row_end;
 };
 
+uint64_t PackRange(uint32_t front, uint32_t back) { return static_cast<uint64_t>(back) << 32 | front; }
+uint32_t Front(uint64_t r) { return static_cast<uint32_t>(r); }
+uint32_t Back(uint64_t r) { return static_cast<uint32_t>(r >> 32); }
+
 }  // namespace
 
-MatMulEngine::MatMulEngine(ThreadPool& pool, SimdLevel level) : pool_(pool), level_(level) {}
+MatMulEngine::MatMulEngine(ThreadPool& pool, SimdLevel level)
+    : pool_(pool), level_(level), shares_(std::make_unique<Share[]>(static_cast<size_t>(pool.size()))) {}
 
 void MatMulEngine::Run(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   const MatMulJob job{&w, y, w.n_out};
@@ -50,26 +78,149 @@ void MatMulEngine::Run(const float* x, int64_t n_tokens, int64_t x_stride,
   }
 
   // 1. Which activation formats are needed, and where each goes.
-  std::vector<Converted> converted;
+  converted_.clear();
   size_t total = 0;
-  std::vector<int> job_act(jobs.size());
+  job_act_.resize(jobs.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
     const GgmlType act = VecDotType(jobs[j].weight->type);
     int found = -1;
-    for (size_t c = 0; c < converted.size(); ++c) {
-      if (converted[c].act_type == act) found = static_cast<int>(c);
+    for (size_t c = 0; c < converted_.size(); ++c) {
+      if (converted_[c].act_type == act) found = static_cast<int>(c);
     }
     if (found < 0) {
       const size_t row_bytes = RowBytes(act, k);
-      converted.push_back({act, row_bytes, total});
+      converted_.push_back({act, row_bytes, total, GetQuantizeAct(act, level_)});
       total += (row_bytes * static_cast<size_t>(n_tokens) + 63) / 64 * 64;
-      found = static_cast<int>(converted.size()) - 1;
+      found = static_cast<int>(converted_.size()) - 1;
     }
-    job_act[j] = found;
+    job_act_[j] = found;
   }
   if (act_buffer_.size() < total) act_buffer_.resize(total);
+  gemms_.resize(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j) gemms_[j] = GetGemm(jobs[j].weight->type, level_);
 
-  // 2. Work chunks over the output rows of every job.
+  // 2. Convert the activations (split over tokens and formats).
+  const int n_threads = pool_.size();
+  const int64_t n_conv_items = static_cast<int64_t>(converted_.size()) * n_tokens;
+  uint8_t* act_base = act_buffer_.data();
+  auto convert_items = [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const Converted& c = converted_[static_cast<size_t>(item / n_tokens)];
+      const int64_t t = item % n_tokens;
+      c.quantize(x + t * x_stride, act_base + c.offset + t * c.row_bytes, k);
+    }
+  };
+  if (n_conv_items <= kInlineConvertItems || n_threads == 1) {
+    convert_items(0, n_conv_items);
+  } else {
+    auto convert = [&](int ti) {
+      const auto [begin, end] = ThreadPool::Split(n_conv_items, ti, n_threads);
+      convert_items(begin, end);
+    };
+    pool_.Parallel(convert);
+  }
+
+  // 3. The products: rows [row_begin, row_end) of job j for every token.
+  auto compute = [&](size_t j, int64_t row_begin, int64_t row_end) {
+    const MatMulJob& job = jobs[j];
+    const WeightMatrix& w = *job.weight;
+    const Converted& conv = converted_[static_cast<size_t>(job_act_[j])];
+    const uint8_t* w_rows = w.data + static_cast<size_t>(row_begin) * w.row_bytes;
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
+      const int64_t nc = std::min(kTokenTile, n_tokens - t0);
+      gemms_[j](k, w_rows, w.row_bytes, row_end - row_begin, act_base + conv.offset + t0 * conv.row_bytes,
+                conv.row_bytes, nc, job.y + t0 * job.y_stride + row_begin, static_cast<size_t>(job.y_stride));
+    }
+  };
+  if (n_tokens < kPrefillMinTokens) {
+    RunShares(jobs, compute);
+  } else {
+    RunChunks(jobs, n_tokens, compute);
+  }
+}
+
+template <typename Compute>
+void MatMulEngine::RunShares(std::span<const MatMulJob> jobs, Compute& compute) {
+  const int n_threads = pool_.size();
+  // Units (kUnitRows rows of one job) numbered across the jobs; unit_begin_[j] is job j's first.
+  unit_begin_.resize(jobs.size() + 1);
+  unit_begin_[0] = 0;
+  double total_bytes = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const WeightMatrix& w = *jobs[j].weight;
+    unit_begin_[j + 1] = unit_begin_[j] + (w.n_out + kUnitRows - 1) / kUnitRows;
+    total_bytes += static_cast<double>(w.total_bytes());
+  }
+  BASTION_CHECK(unit_begin_.back() < (int64_t{1} << 32));
+  // Thread t's share starts where t / n_threads of the bytes have gone by.
+  auto unit_at_fraction = [&](int t) -> int64_t {
+    double target = total_bytes * t / n_threads;
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      const WeightMatrix& w = *jobs[j].weight;
+      const double bytes = static_cast<double>(w.total_bytes());
+      if (target < bytes) {
+        const double unit_bytes = static_cast<double>(w.row_bytes) * kUnitRows;
+        return unit_begin_[j] + static_cast<int64_t>(target / unit_bytes);
+      }
+      target -= bytes;
+    }
+    return unit_begin_.back();
+  };
+  for (int t = 0; t < n_threads; ++t) {
+    const auto front = static_cast<uint32_t>(unit_at_fraction(t));
+    const auto back = static_cast<uint32_t>(unit_at_fraction(t + 1));
+    shares_[static_cast<size_t>(t)].range.store(PackRange(front, back), std::memory_order_relaxed);
+  }
+  auto job_of = [&](int64_t unit) {
+    size_t j = 0;
+    while (unit >= unit_begin_[j + 1]) ++j;
+    return j;
+  };
+  auto units_for = [&](int64_t unit, size_t bytes) {
+    const size_t unit_bytes = jobs[job_of(unit)].weight->row_bytes * kUnitRows;
+    return static_cast<uint32_t>(std::max<size_t>(1, bytes / std::max<size_t>(unit_bytes, 1)));
+  };
+  // Units [a, b), which may span jobs.
+  auto run_units = [&](int64_t a, int64_t b) {
+    while (a < b) {
+      const size_t j = job_of(a);
+      const int64_t e = std::min(b, unit_begin_[j + 1]);
+      const int64_t n_out = jobs[j].weight->n_out;
+      compute(j, (a - unit_begin_[j]) * kUnitRows, std::min(n_out, (e - unit_begin_[j]) * kUnitRows));
+      a = e;
+    }
+  };
+  auto work = [&](int ti) {
+    // Own share, from the front.
+    std::atomic<uint64_t>& own = shares_[static_cast<size_t>(ti)].range;
+    for (uint64_t r = own.load(std::memory_order_relaxed);;) {
+      const uint32_t f = Front(r), b = Back(r);
+      if (f >= b) break;
+      const uint32_t n = std::min(units_for(f, kOwnPieceBytes), b - f);
+      if (own.compare_exchange_weak(r, PackRange(f + n, b), std::memory_order_relaxed)) {
+        run_units(f, f + n);
+        r = own.load(std::memory_order_relaxed);
+      }
+    }
+    // Then what the others have not started, from the back of their shares.
+    for (int d = 1; d < n_threads; ++d) {
+      std::atomic<uint64_t>& other = shares_[static_cast<size_t>((ti + d) % n_threads)].range;
+      for (uint64_t r = other.load(std::memory_order_relaxed);;) {
+        const uint32_t f = Front(r), b = Back(r);
+        if (f >= b) break;
+        const uint32_t n = std::min(units_for(b - 1, kStealPieceBytes), b - f);
+        if (other.compare_exchange_weak(r, PackRange(f, b - n), std::memory_order_relaxed)) {
+          run_units(b - n, b);
+          r = other.load(std::memory_order_relaxed);
+        }
+      }
+    }
+  };
+  pool_.Parallel(work);
+}
+
+template <typename Compute>
+void MatMulEngine::RunChunks(std::span<const MatMulJob> jobs, int64_t n_tokens, Compute& compute) {
   std::vector<Chunk> chunks;
   const int n_threads = pool_.size();
   for (size_t j = 0; j < jobs.size(); ++j) {
@@ -88,44 +239,15 @@ void MatMulEngine::Run(const float* x, int64_t n_tokens, int64_t x_stride,
       chunks.push_back({static_cast<int>(j), r, std::min(w.n_out, r + rows)});
     }
   }
-
-  // 3. Convert the activations (split over tokens and formats), then compute the chunks.
-  std::vector<QuantizeActFn> quantizers;
-  for (const Converted& c : converted) quantizers.push_back(GetQuantizeAct(c.act_type, level_));
-  const int64_t n_conv_items = static_cast<int64_t>(converted.size()) * n_tokens;
-  uint8_t* act_base = act_buffer_.data();
-  auto convert = [&](int ti) {
-    const auto [begin, end] = ThreadPool::Split(n_conv_items, ti, n_threads);
-    for (int64_t item = begin; item < end; ++item) {
-      const size_t c = static_cast<size_t>(item / n_tokens);
-      const int64_t t = item % n_tokens;
-      quantizers[c](x + t * x_stride, act_base + converted[c].offset + t * converted[c].row_bytes, k);
-    }
-  };
-  pool_.Parallel(convert);
-
-  std::vector<GemmFn> gemms(jobs.size());
-  for (size_t j = 0; j < jobs.size(); ++j) gemms[j] = GetGemm(jobs[j].weight->type, level_);
-
   std::atomic<size_t> next{0};
-  auto compute = [&](int) {
+  auto work = [&](int) {
     for (;;) {
       const size_t ci = next.fetch_add(1, std::memory_order_relaxed);
       if (ci >= chunks.size()) break;
-      const Chunk& ch = chunks[ci];
-      const MatMulJob& job = jobs[ch.job];
-      const WeightMatrix& w = *job.weight;
-      const Converted& conv = converted[job_act[ch.job]];
-      const uint8_t* w_rows = w.data + static_cast<size_t>(ch.row_begin) * w.row_bytes;
-      for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
-        const int64_t nc = std::min(kTokenTile, n_tokens - t0);
-        gemms[ch.job](k, w_rows, w.row_bytes, ch.row_end - ch.row_begin,
-                      act_base + conv.offset + t0 * conv.row_bytes, conv.row_bytes, nc,
-                      job.y + t0 * job.y_stride + ch.row_begin, static_cast<size_t>(job.y_stride));
-      }
+      compute(static_cast<size_t>(chunks[ci].job), chunks[ci].row_begin, chunks[ci].row_end);
     }
   };
-  pool_.Parallel(compute);
+  pool_.Parallel(work);
 }
 
 }  // namespace bastion

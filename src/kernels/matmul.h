@@ -4,15 +4,18 @@
 // A weight matrix is N rows of K elements in its own type; activations x are T x K floats;
 // the product y = x W^T is T x N floats (row t = token t).
 //
-// Each product first converts x to the weight type's VecDotType (Q8_0, Q8_K, F16, ...) once,
-// in parallel, then splits the output rows into chunks that the threads take from a shared
-// counter and compute with the SIMD gemm kernel for the weight type. Products that share the
-// same input (Q/K/V, gate/up) are issued together so the input is converted once and the threads
-// synchronize once.
+// Each product first converts x to the weight type's VecDotType (Q8_0, Q8_K, F16, ...) once
+// (on the calling thread for one or two rows, else in parallel), then computes the output rows
+// with the SIMD gemm kernel for the weight type on all threads. Decode gives every thread one
+// contiguous, byte-balanced share of the rows, with stealing at the end; prefill hands out row
+// chunks from a shared counter (see matmul.cc). Products that share the same input (Q/K/V,
+// gate/up) are issued together so the input is converted once and the threads synchronize once.
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -59,11 +62,29 @@ class MatMulEngine {
     GgmlType act_type;
     size_t row_bytes;
     size_t offset;  // into act_buffer_
+    QuantizeActFn quantize;
   };
+  // One thread's decode share: [front, back) in row units, packed in one word so that the owner
+  // (taking from the front) and a thief (taking from the back) never both get a unit.
+  struct alignas(64) Share {
+    std::atomic<uint64_t> range{0};
+  };
+
+  // compute(j, row_begin, row_end) runs the kernel for those rows of job j and every token.
+  template <typename Compute>
+  void RunShares(std::span<const MatMulJob> jobs, Compute& compute);
+  template <typename Compute>
+  void RunChunks(std::span<const MatMulJob> jobs, int64_t n_tokens, Compute& compute);
 
   ThreadPool& pool_;
   SimdLevel level_;
   std::vector<uint8_t> act_buffer_;
+  // Per-call plans, kept to reuse their allocations (a token makes ~100 calls).
+  std::vector<Converted> converted_;
+  std::vector<int> job_act_;
+  std::vector<GemmFn> gemms_;
+  std::vector<int64_t> unit_begin_;
+  std::unique_ptr<Share[]> shares_;
 };
 
 }  // namespace bastion
