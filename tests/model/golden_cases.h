@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct GoldenCase {
   std::string model;  // model id in INDEX
   nlohmann::json json;
 };
+
+// gtest prints parameters with this (the case id instead of a byte dump).
+inline void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.id; }
 
 // All cases of one kind; empty when shared/ is absent (tests then skip).
 std::vector<GoldenCase> LoadGoldenCases(const std::string& kind);

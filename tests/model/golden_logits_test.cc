@@ -30,6 +30,8 @@ std::vector<LogitsParam> Params() {
   return out;
 }
 
+void PrintTo(const LogitsParam& p, std::ostream* os) { *os << p.c.id << " at " << SimdLevelName(p.level); }
+
 class GoldenLogits : public ::testing::TestWithParam<LogitsParam> {};
 
 TEST_P(GoldenLogits, MatchLlamaCpp) {
