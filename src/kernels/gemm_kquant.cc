@@ -6,7 +6,7 @@
 
 namespace bastion {
 
-GemmFn GetKQuantGemm(GgmlType weight_type, SimdLevel level) {
+GemmFn GetKQuantGemm([[maybe_unused]] GgmlType weight_type, SimdLevel level) {
   switch (level) {
     case SimdLevel::kScalar:
       return nullptr;

@@ -43,7 +43,7 @@ void* ThreadScratch(size_t bytes) {
 
 }  // namespace legacy
 
-GemmFn GetLegacyGemm(GgmlType weight_type, SimdLevel level) {
+GemmFn GetLegacyGemm([[maybe_unused]] GgmlType weight_type, SimdLevel level) {
   switch (level) {
     case SimdLevel::kScalar:
       return nullptr;  // kernels/gemm.cc's DotRow loop is the scalar kernel
@@ -65,7 +65,7 @@ GemmFn GetLegacyGemm(GgmlType weight_type, SimdLevel level) {
   return nullptr;
 }
 
-QuantizeActFn GetLegacyQuantizeAct(GgmlType act_type, SimdLevel level) {
+QuantizeActFn GetLegacyQuantizeAct([[maybe_unused]] GgmlType act_type, SimdLevel level) {
   switch (level) {
     case SimdLevel::kScalar:
       return nullptr;
