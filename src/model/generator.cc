@@ -85,6 +85,7 @@ Result<GenerationResult> Generator::Generate(std::span<const int32_t> prompt, co
       break;
     }
     const int32_t id = sampler.Sample(std::span<const float>(logits.data(), n_vocab), slot_tokens_);
+    if (id < 0) return Error("the model produced no usable logits (NaN)");
     result.tokens.push_back(id);
     if (!params.ignore_eos && tokenizer.IsEndOfGeneration(id)) {
       result.finish = FinishReason::kStop;

@@ -77,6 +77,26 @@ void Sampler::ApplyPenalties(std::span<const int32_t> history) {
   }
 }
 
+int32_t Sampler::FirstAllowedByLogit(const std::function<bool(int32_t)>& allowed) {
+  auto better = [](const Candidate& a, const Candidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  };
+  if (candidates_.empty()) return -1;
+  // Usually the best candidate is allowed; then a short sorted head; only rarely everything.
+  const auto best = std::min_element(candidates_.begin(), candidates_.end(), better);
+  if (!allowed || allowed(best->id)) return best->id;
+  size_t head = std::min<size_t>(64, candidates_.size());
+  std::partial_sort(candidates_.begin(), candidates_.begin() + head, candidates_.end(), better);
+  for (size_t i = 1; i < head; ++i) {
+    if (allowed(candidates_[i].id)) return candidates_[i].id;
+  }
+  std::sort(candidates_.begin() + head, candidates_.end(), better);
+  for (size_t i = head; i < candidates_.size(); ++i) {
+    if (allowed(candidates_[i].id)) return candidates_[i].id;
+  }
+  return -1;
+}
+
 int32_t Sampler::Sample(std::span<const float> logits, std::span<const int32_t> history,
                         const std::function<bool(int32_t)>& allowed) {
   work_.assign(logits.begin(), logits.end());
@@ -85,23 +105,15 @@ int32_t Sampler::Sample(std::span<const float> logits, std::span<const int32_t> 
   candidates_.clear();
   candidates_.reserve(work_.size());
   for (size_t i = 0; i < work_.size(); ++i) {
-    const int32_t id = static_cast<int32_t>(i);
     if (std::isnan(work_[i])) continue;
-    if (allowed && !allowed(id)) continue;
-    candidates_.push_back({work_[i], id});
+    candidates_.push_back({work_[i], static_cast<int32_t>(i)});
   }
-  if (candidates_.empty()) {
-    // The filter allowed nothing: fall back to the unfiltered argmax (callers treat a filter as a
-    // preference when it has painted itself into a corner).
-    return Argmax(work_);
-  }
+  if (candidates_.empty()) return -1;
   auto better = [](const Candidate& a, const Candidate& b) {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
   };
 
-  if (params_.temperature <= 0.0f) {
-    return std::min_element(candidates_.begin(), candidates_.end(), better)->id;
-  }
+  if (params_.temperature <= 0.0f) return FirstAllowedByLogit(allowed);
 
   // top-k: keep the k best, sorted best first.
   size_t keep = candidates_.size();
@@ -142,20 +154,34 @@ int32_t Sampler::Sample(std::span<const float> logits, std::span<const int32_t> 
     keep = std::max<size_t>(1, static_cast<size_t>(end - candidates_.begin()));
   }
 
-  // Temperature, softmax over the survivors, draw.
+  // Temperature, softmax over the survivors, draw. A filter is applied lazily: a drawn token it
+  // rejects leaves the pool and the draw repeats, which samples from the filtered distribution
+  // without asking the filter about 150k tokens every step.
   std::vector<double> probs(keep);
   double sum = 0.0;
   for (size_t i = 0; i < keep; ++i) {
     probs[i] = std::exp(static_cast<double>(candidates_[i].logit - max_logit) / params_.temperature);
     sum += probs[i];
   }
-  const double u = NextUniform() * sum;
-  double cum = 0.0;
-  for (size_t i = 0; i < keep; ++i) {
-    cum += probs[i];
-    if (u < cum) return candidates_[i].id;
+  for (size_t attempt = 0; attempt < keep && sum > 0.0; ++attempt) {
+    const double u = NextUniform() * sum;
+    double cum = 0.0;
+    size_t pick = keep - 1;
+    for (size_t i = 0; i < keep; ++i) {
+      cum += probs[i];
+      if (u < cum && probs[i] > 0.0) {
+        pick = i;
+        break;
+      }
+    }
+    while (probs[pick] == 0.0 && pick > 0) --pick;  // rounding at the top end
+    const int32_t id = candidates_[pick].id;
+    if (!allowed || allowed(id)) return id;
+    sum -= probs[pick];
+    probs[pick] = 0.0;
   }
-  return candidates_[keep - 1].id;
+  // Every truncated candidate was rejected: the most likely allowed token of the whole vocabulary.
+  return FirstAllowedByLogit(allowed);
 }
 
 }  // namespace bastion

@@ -43,8 +43,9 @@ class Sampler {
   uint64_t seed() const { return seed_; }
 
   // history: the tokens so far (prompt and generated), for the penalties.
-  // allowed: optional filter (structured output); a token it rejects is never chosen. If it
-  // rejects every candidate, the best allowed token over the whole vocabulary is taken.
+  // allowed: optional filter (structured output), asked lazily about drawn tokens; a token it
+  // rejects is never chosen. If it rejects every token that survived truncation, the most likely
+  // allowed token of the whole vocabulary is taken; -1 if it allows none at all.
   int32_t Sample(std::span<const float> logits, std::span<const int32_t> history,
                  const std::function<bool(int32_t)>& allowed = nullptr);
 
@@ -58,6 +59,8 @@ class Sampler {
   };
 
   void ApplyPenalties(std::span<const int32_t> history);
+  // Highest-logit candidate the filter allows (any, without a filter); -1 if none.
+  int32_t FirstAllowedByLogit(const std::function<bool(int32_t)>& allowed);
   double NextUniform();  // [0, 1)
 
   SamplingParams params_;

@@ -121,6 +121,29 @@ TEST(Sampler, FilterRestrictsChoices) {
   Sampler s(Plain(0.0f));
   const std::vector<float> logits = {5.0f, 4.0f, 3.0f};
   EXPECT_EQ(s.Sample(logits, {}, [](int32_t id) { return id != 0; }), 1);
+  EXPECT_EQ(s.Sample(logits, {}, [](int32_t) { return false; }), -1);
+  // Greedy beyond the sorted head: only the worst of many tokens is allowed.
+  std::vector<float> many(1000);
+  for (size_t i = 0; i < many.size(); ++i) many[i] = -static_cast<float>(i);
+  EXPECT_EQ(s.Sample(many, {}, [](int32_t id) { return id == 999; }), 999);
+}
+
+TEST(Sampler, FilterSamplesFromTheFilteredDistribution) {
+  // p = 0.5, 0.3, 0.2; forbidding token 0 leaves 0.6 / 0.4 for tokens 1 and 2.
+  const std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
+  Sampler s(Plain(1.0f));
+  int ones = 0;
+  for (int i = 0; i < 4000; ++i) {
+    const int32_t id = s.Sample(logits, {}, [](int32_t t) { return t != 0; });
+    ASSERT_NE(id, 0);
+    ones += id == 1;
+  }
+  EXPECT_NEAR(ones / 4000.0, 0.6, 0.03);
+  // Everything inside top-k forbidden: falls back to the best allowed token outside it.
+  SamplingParams p = Plain(1.0f);
+  p.top_k = 2;
+  Sampler k2(p);
+  EXPECT_EQ(k2.Sample(logits, {}, [](int32_t t) { return t == 2; }), 2);
 }
 
 TEST(SamplingParams, ValidateNamesTheSetting) {
