@@ -10,7 +10,15 @@ PACKAGES=(
   nlohmann-json3-dev                              # JSON
   libcli11-dev                                    # command-line parsing
   libutf8proc-dev                                 # Unicode categories and NFC for the tokenizer
+  libboost1.81-dev                                # Asio + Beast: the HTTP/1.1 server
+  libtomlplusplus-dev                             # the serve config file (TOML)
+  curl                                            # end-to-end tests talk to the server like users do
 )
+# End-to-end tests also use the openai and ollama npm clients. Machines that already have Node.js
+# (e.g. from NodeSource, which bundles npm) keep it; others get Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
