@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,36 +19,57 @@ namespace bastion::http {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // as received: "/v1/models/x?y=1"
+  std::string method;  // "GET", "POST", ... (case-sensitive, as received)
+  std::string target;  // as received: "/v1/models/x?y=1" (absolute-form is reduced to its path)
   std::string path;    // target without the query, percent-decoded: "/v1/models/x"
   std::string query;   // after '?', raw
   Headers headers;
-  std::string body;
+  std::string body;    // after chunked decoding
+  int version = 11;    // 10 = HTTP/1.0, 11 = HTTP/1.1
   std::string remote_address;  // client IP as text
   uint16_t remote_port = 0;
   bool secure = false;         // arrived over TLS
   std::string request_id;      // unique per request, also sent back as X-Request-Id
   uint64_t received_ns = 0;    // steady clock, when the headers were complete
+  // Filled by the router: the trailing parameter of a "/v1/models/{id}" route, percent-decoded
+  // ({"id", "qwen2.5:0.5b"}). Empty for exact routes.
+  Headers path_params;
 
   // First header with this (case-insensitive) name, or nullptr.
   const std::string* Header(std::string_view name) const;
-  // Value of a query parameter (percent-decoded), or nullptr.
+  // Value of a query parameter (percent-decoded, '+' as space); empty when absent.
   std::string QueryParam(std::string_view name) const;
+  // The same, but tells an absent parameter from an empty one.
+  std::optional<std::string> FindQueryParam(std::string_view name) const;
+  // Value of a path parameter by name ("id"), or nullptr.
+  const std::string* PathParam(std::string_view name) const;
 };
+
+// Decodes %XX escapes (and '+' as space when plus_as_space). nullopt on a malformed escape or
+// an encoded NUL, which no path or parameter of this server may contain.
+std::optional<std::string> PercentDecode(std::string_view text, bool plus_as_space);
+
+// "Not Found" for 404 and so on; "Unknown" for codes without a standard phrase.
+std::string_view StatusReason(int status);
 
 // Where a handler's response goes. Implementations are thread-safe: a handler may answer from
 // another thread (the engine's), long after it returned. Exactly one of Send or
-// StartStream...End must be used.
+// StartStream...End must be used (anything else is a bug and fails a BASTION_CHECK); after the
+// client went away every call is accepted and dropped. A writer dropped without a response makes
+// the server answer 500 (or, mid-stream, close the connection so the client sees it truncated).
+// For HEAD requests the server sends the headers and drops the body.
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;
 
-  // A complete response. Content-Length is set by the writer.
+  // A complete response. Content-Length is set by the writer. `extra` adds headers; the framing
+  // headers (Content-Length, Transfer-Encoding, Connection) are the server's and are ignored
+  // there, as is any name or value containing a control character (no header injection).
   virtual void Send(int status, std::string_view content_type, std::string body, Headers extra = {}) = 0;
 
   // A streamed response (chunked transfer encoding): headers now, then any number of Write calls,
-  // then End. Each Write is flushed to the client as soon as the socket allows.
+  // then End. Each Write is flushed to the client as soon as the socket allows. HTTP/1.0 clients
+  // get the body unframed, ended by closing the connection.
   virtual void StartStream(int status, std::string_view content_type, Headers extra = {}) = 0;
   // Returns false once the client has gone away (further writes are dropped).
   virtual bool Write(std::string chunk) = 0;
@@ -55,11 +77,16 @@ class ResponseWriter {
 
   // True once the client disconnected (or the server is shutting down past its deadline).
   virtual bool cancelled() const = 0;
-  // Called once, on an I/O thread, when the client disconnects before End/Send completes.
-  // Handlers use it to cancel work in the engine.
+  // Called once, on an I/O thread, when the client disconnects before End/Send completes (or the
+  // server shuts down past its deadline). Handlers use it to cancel work in the engine. If the
+  // writer is already cancelled, the callback runs at once on the calling thread. It must not
+  // call back into this writer's OnCancel.
   virtual void OnCancel(std::function<void()> callback) = 0;
 };
 
+// Runs on an I/O thread and must not block: parse, validate, hand the work (and the writer) to
+// the engine, return. The Request reference is valid only during the call — copy what the
+// engine needs. The writer may be kept and used from any thread.
 using Handler = std::function<void(const Request&, std::shared_ptr<ResponseWriter>)>;
 
 }  // namespace bastion::http
