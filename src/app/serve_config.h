@@ -1,0 +1,98 @@
+// ServeConfig: every setting of `bastion serve`, resolved from four sources with the precedence
+//   command-line flag  >  BASTION_* environment variable  >  TOML config file  >  default.
+// Each setting is declared once, in the table in serve_config.cc (name, flags, environment
+// variable, TOML key, default, help, validation); the flags, the help text, the file reader and
+// docs/CONFIG.md all follow that table. Every value from every source is validated the same way,
+// and errors say where the bad value came from ("--port", "BASTION_PORT", "serve.toml:3:8").
+//
+// Use (cmd_serve.cc):
+//   ServeFlags flags;
+//   RegisterServeFlags(serve_app, &flags);
+//   ... root.parse(argc, argv) ...
+//   auto config = ResolveServeConfig(flags);   // error: print it, exit 2
+//   http::Server::Create(config->ToServerOptions(), router) ...
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "http/limits.h"
+#include "http/server.h"
+
+namespace CLI {
+class App;
+}
+
+namespace bastion::cli {
+
+// Where a setting's value came from.
+enum class SettingSource { kDefault, kFile, kEnv, kFlag };
+std::string_view SettingSourceName(SettingSource source);  // "default", "config file", ...
+
+struct ServeConfig {
+  std::string config_path;  // the TOML file read, "" when none
+  std::string host;
+  uint16_t port = 0;
+  std::string model_path;  // a regular file (checked)
+  std::string alias;       // the name the model is served as; derived from the file name by default
+  std::string state_dir;   // "~" expanded; not created here
+  int parallel = 0;        // sequence slots
+  int ctx_size = 0;        // tokens per slot
+  int threads = 0;         // 0 = all cores
+  std::string kv_type;     // "f16" or "f32"
+  int max_queue = 0;       // requests waiting for a slot before new ones get 503
+  int http_threads = 0;
+  int shutdown_timeout_s = 0;
+  http::ServerLimits limits;
+  bool no_tls = false;     // recorded; plain HTTP is the only mode until TLS lands
+
+  // Setting name ("port") -> where its value came from, for the startup log.
+  std::map<std::string, SettingSource> sources;
+
+  // host, port, io_threads and limits for http::Server::Create (on_request_done left empty).
+  http::ServerOptions ToServerOptions() const;
+  std::chrono::milliseconds shutdown_timeout() const { return std::chrono::seconds(shutdown_timeout_s); }
+};
+
+// One row of the settings table, as shown in help and docs.
+struct SettingInfo {
+  std::string name;          // "port"
+  std::string flags;         // "--port"
+  std::string env;           // "BASTION_PORT"
+  std::string toml_key;      // "port", "limits.max_body_bytes"; "" when the file cannot set it
+  std::string default_text;  // "11434", "all cores"
+  std::string help;
+};
+const std::vector<SettingInfo>& ServeSettings();
+
+// The raw command-line values, filled by CLI11 while parsing (setting name -> text).
+struct ServeFlags {
+  std::map<std::string, std::string> given;
+};
+
+// Adds every setting as an option of `app` (help lists env var, config key and default for each)
+// and a footer explaining the precedence. Values are only recorded here; validation happens in
+// ResolveServeConfig, identically for every source.
+void RegisterServeFlags(CLI::App* app, ServeFlags* flags);
+
+// Environment lookup: nullptr when unset. Tests pass their own map.
+using EnvLookup = std::function<const char*(const char* name)>;
+const char* ProcessEnv(const char* name);
+
+// Resolves every setting (flag > environment > file > default), reading the TOML file named by
+// --config / BASTION_CONFIG. Errors: unknown key in the file (with line), wrong type (expected vs
+// actual), out-of-range or malformed values (naming the source), no model, model not a file.
+// An empty environment variable counts as unset.
+Result<ServeConfig> ResolveServeConfig(const ServeFlags& flags, const EnvLookup& env = ProcessEnv);
+
+// CLI11 cannot declare llama.cpp's multi-letter short flag "-np"; this rewrites it to "--np" in
+// argv (call before parsing; leaves everything else alone).
+void RewriteLegacyServeFlags(int argc, char** argv);
+
+}  // namespace bastion::cli

@@ -1,0 +1,401 @@
+// `bastion serve` settings: precedence flag > environment > file > default for every setting in
+// the table, the config file's errors (unknown keys with line, wrong types, ranges, syntax),
+// environment and flag errors, paths, byte suffixes, and the help text.
+#include <gtest/gtest.h>
+
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "app/serve_config.h"
+#include "test_util.h"
+
+namespace bastion::cli {
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+class ServeConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = bastion::testing::TempDir("serve_config");
+    model_ = WriteFile("qwen-test.GGUF", "GGUF");
+    env_["HOME"] = dir_ + "/home";
+  }
+
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  EnvLookup Lookup() {
+    return [this](const char* name) -> const char* {
+      auto it = env_.find(name);
+      return it == env_.end() ? nullptr : it->second.c_str();
+    };
+  }
+
+  // Parses `args` as `serve` flags (CLI11, as the real command does) and resolves.
+  Result<ServeConfig> Resolve(std::vector<std::string> args) {
+    CLI::App app{"serve"};
+    ServeFlags flags;
+    RegisterServeFlags(&app, &flags);
+    std::vector<char*> argv{const_cast<char*>("serve")};
+    for (std::string& a : args) argv.push_back(a.data());
+    try {
+      app.parse(static_cast<int>(argv.size()), argv.data());
+    } catch (const CLI::ParseError& e) {
+      return Error(std::string("CLI11: ") + e.what());
+    }
+    return ResolveServeConfig(flags, Lookup());
+  }
+
+  ServeConfig MustResolve(std::vector<std::string> args) {
+    auto r = Resolve(std::move(args));
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r.ok() ? std::move(r).value() : ServeConfig{};
+  }
+
+  std::string ErrorOf(std::vector<std::string> args) {
+    auto r = Resolve(std::move(args));
+    EXPECT_FALSE(r.ok());
+    return r.ok() ? "" : r.error().message();
+  }
+
+  std::string dir_;
+  std::string model_;
+  Env env_;
+};
+
+// The value of a setting, as text, read straight from the struct (independent of the table).
+std::string ValueOf(const ServeConfig& c, const std::string& name) {
+  const auto s = [](std::chrono::milliseconds ms) { return std::to_string(ms.count() / 1000); };
+  if (name == "config") return c.config_path;
+  if (name == "host") return c.host;
+  if (name == "port") return std::to_string(c.port);
+  if (name == "model") return c.model_path;
+  if (name == "alias") return c.alias;
+  if (name == "state_dir") return c.state_dir;
+  if (name == "parallel") return std::to_string(c.parallel);
+  if (name == "ctx_size") return std::to_string(c.ctx_size);
+  if (name == "threads") return std::to_string(c.threads);
+  if (name == "kv_type") return c.kv_type;
+  if (name == "max_queue") return std::to_string(c.max_queue);
+  if (name == "http_threads") return std::to_string(c.http_threads);
+  if (name == "shutdown_timeout") return std::to_string(c.shutdown_timeout_s);
+  if (name == "max_header_bytes") return std::to_string(c.limits.max_header_bytes);
+  if (name == "max_header_count") return std::to_string(c.limits.max_header_count);
+  if (name == "max_body_bytes") return std::to_string(c.limits.max_body_bytes);
+  if (name == "header_timeout") return s(c.limits.header_timeout);
+  if (name == "body_timeout") return s(c.limits.body_timeout);
+  if (name == "idle_timeout") return s(c.limits.idle_timeout);
+  if (name == "send_timeout") return s(c.limits.send_timeout);
+  if (name == "max_connections") return std::to_string(c.limits.max_connections);
+  if (name == "no_tls") return c.no_tls ? "true" : "false";
+  ADD_FAILURE() << "setting '" << name << "' is not covered by this test";
+  return "";
+}
+
+TEST_F(ServeConfigTest, DefaultsWhenOnlyTheModelIsGiven) {
+  const ServeConfig c = MustResolve({"-m", model_});
+  EXPECT_EQ(c.config_path, "");
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 11434);
+  EXPECT_EQ(c.model_path, model_);
+  EXPECT_EQ(c.alias, "qwen-test");  // .GGUF dropped, case-insensitively
+  EXPECT_EQ(c.state_dir, dir_ + "/home/.bastion");
+  EXPECT_EQ(c.parallel, 4);
+  EXPECT_EQ(c.ctx_size, 4096);
+  EXPECT_EQ(c.threads, 0);
+  EXPECT_EQ(c.kv_type, "f16");
+  EXPECT_EQ(c.max_queue, 64);
+  EXPECT_EQ(c.http_threads, 2);
+  EXPECT_EQ(c.shutdown_timeout(), std::chrono::seconds(10));
+  const http::ServerLimits defaults;
+  EXPECT_EQ(c.limits.max_header_bytes, defaults.max_header_bytes);
+  EXPECT_EQ(c.limits.max_header_count, defaults.max_header_count);
+  EXPECT_EQ(c.limits.max_body_bytes, defaults.max_body_bytes);
+  EXPECT_EQ(c.limits.header_timeout, defaults.header_timeout);
+  EXPECT_EQ(c.limits.body_timeout, defaults.body_timeout);
+  EXPECT_EQ(c.limits.idle_timeout, defaults.idle_timeout);
+  EXPECT_EQ(c.limits.send_timeout, defaults.send_timeout);
+  EXPECT_EQ(c.limits.max_connections, defaults.max_connections);
+  EXPECT_FALSE(c.no_tls);
+  for (const SettingInfo& s : ServeSettings()) {
+    EXPECT_EQ(c.sources.at(s.name), s.name == "model" ? SettingSource::kFlag : SettingSource::kDefault) << s.name;
+  }
+  const http::ServerOptions o = c.ToServerOptions();
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 11434);
+  EXPECT_EQ(o.io_threads, 2);
+}
+
+// Three different valid values of a setting, written for the file (TOML), and as text.
+struct Sample {
+  std::string toml;
+  std::string text;
+};
+
+std::vector<Sample> SamplesFor(const std::string& name, const std::string& dir) {
+  if (name == "host") return {{"\"10.0.0.1\"", "10.0.0.1"}, {"", "10.0.0.2"}, {"", "::1"}};
+  if (name == "model") return {{"\"" + dir + "/m1.gguf\"", dir + "/m1.gguf"}, {"", dir + "/m2.gguf"}, {"", dir + "/m3.gguf"}};
+  if (name == "alias") return {{"\"a1\"", "a1"}, {"", "a2"}, {"", "library/qwen2.5:0.5b"}};
+  if (name == "state_dir") return {{"\"/srv/s1\"", "/srv/s1"}, {"", "/srv/s2"}, {"", "/srv/s3"}};
+  if (name == "kv_type") return {{"\"f32\"", "f32"}, {"", "f16"}, {"", "f32"}};
+  if (name == "max_header_bytes") return {{"2048", "2048"}, {"", "4096"}, {"", "8192"}};
+  if (name == "max_body_bytes") return {{"\"2KiB\"", "2048"}, {"", "4096"}, {"", "8192"}};
+  if (name == "no_tls") return {{"true", "true"}, {"", "false"}, {"", "true"}};
+  // Integers and seconds: small values inside every range used.
+  return {{"17", "17"}, {"", "18"}, {"", "19"}};
+}
+
+TEST_F(ServeConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefaultForEverySetting) {
+  for (const char* m : {"m1.gguf", "m2.gguf", "m3.gguf"}) WriteFile(m, "GGUF");
+  for (const SettingInfo& s : ServeSettings()) {
+    if (s.name == "config") continue;  // the file cannot name itself; tested below
+    SCOPED_TRACE(s.name);
+    const std::vector<Sample> samples = SamplesFor(s.name, dir_);
+    const std::string flag = s.flags.substr(s.flags.rfind(',') + 1);
+    const std::string file = WriteFile("p.toml", s.toml_key + " = " + samples[0].toml + "\n");
+    // The model must come from somewhere when the setting under test is not the model.
+    const std::vector<std::string> model_args =
+        s.name == "model" ? std::vector<std::string>{} : std::vector<std::string>{"--model", model_};
+
+    env_.erase(s.env);
+    std::vector<std::string> args = model_args;
+    args.insert(args.end(), {"--config", file});
+    ServeConfig c = MustResolve(args);
+    EXPECT_EQ(ValueOf(c, s.name), samples[0].text);
+    EXPECT_EQ(c.sources[s.name], SettingSource::kFile);
+
+    env_[s.env] = samples[1].text;
+    c = MustResolve(args);
+    EXPECT_EQ(ValueOf(c, s.name), samples[1].text);
+    EXPECT_EQ(c.sources[s.name], SettingSource::kEnv);
+
+    if (s.name == "no_tls") {
+      args.push_back(flag);
+    } else {
+      args.insert(args.end(), {flag, samples[2].text});
+    }
+    c = MustResolve(args);
+    EXPECT_EQ(ValueOf(c, s.name), samples[2].text);
+    EXPECT_EQ(c.sources[s.name], SettingSource::kFlag);
+    env_.erase(s.env);
+  }
+}
+
+TEST_F(ServeConfigTest, ConfigFileComesFromFlagOrEnvironment) {
+  const std::string a = WriteFile("a.toml", "port = 1111\n");
+  const std::string b = WriteFile("b.toml", "port = 2222\n");
+  env_["BASTION_CONFIG"] = a;
+  ServeConfig c = MustResolve({"-m", model_});
+  EXPECT_EQ(c.port, 1111);
+  EXPECT_EQ(c.config_path, a);
+  EXPECT_EQ(c.sources["config"], SettingSource::kEnv);
+  c = MustResolve({"-m", model_, "--config", b});
+  EXPECT_EQ(c.port, 2222);
+  EXPECT_EQ(c.config_path, b);
+  EXPECT_EQ(c.sources["config"], SettingSource::kFlag);
+}
+
+TEST_F(ServeConfigTest, FullFileWithLimitsTable) {
+  const std::string file = WriteFile("full.toml", R"(# bastion serve settings
+host = "0.0.0.0"
+port = 8080
+model = "qwen-test.GGUF"   # relative to this file
+alias = "qwen2.5:0.5b"
+parallel = 8
+kv_type = "F32"
+no_tls = true
+
+[limits]
+max_body_bytes = "1MiB"
+header_timeout = 5
+max_connections = 100
+)");
+  const ServeConfig c = MustResolve({"--config", file});
+  EXPECT_EQ(c.host, "0.0.0.0");
+  EXPECT_EQ(c.port, 8080);
+  EXPECT_EQ(c.model_path, model_);
+  EXPECT_EQ(c.alias, "qwen2.5:0.5b");
+  EXPECT_EQ(c.parallel, 8);
+  EXPECT_EQ(c.kv_type, "f32");
+  EXPECT_TRUE(c.no_tls);
+  EXPECT_EQ(c.limits.max_body_bytes, 1024u * 1024u);
+  EXPECT_EQ(c.limits.header_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c.limits.max_connections, 100);
+}
+
+TEST_F(ServeConfigTest, FileErrorsNameTheKeyAndLine) {
+  const auto error_for = [this](const std::string& text) {
+    return ErrorOf({"-m", model_, "--config", WriteFile("bad.toml", text)});
+  };
+  const std::string path = dir_ + "/bad.toml";
+
+  std::string e = error_for("port = 1\nprot = 2\n");
+  EXPECT_NE(e.find(path + ":2:1: unknown setting 'prot'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'port'"), std::string::npos) << e;
+
+  e = error_for("[limits]\nmax_body = 5\n");
+  EXPECT_NE(e.find(":2:1: unknown setting 'limits.max_body'"), std::string::npos) << e;
+
+  e = error_for("[network]\nport = 5\n");
+  EXPECT_NE(e.find(path + ":1:2: unknown section [network]"), std::string::npos) << e;
+
+  e = error_for("port = \"8080\"\n");
+  EXPECT_NE(e.find(path + ":1:8: port: expected an integer, got a string"), std::string::npos) << e;
+
+  e = error_for("ctx_size = 4096.5\n");
+  EXPECT_NE(e.find("ctx_size: expected an integer, got a floating-point number"), std::string::npos) << e;
+
+  e = error_for("no_tls = \"yes\"\n");
+  EXPECT_NE(e.find("no_tls: expected a boolean, got a string"), std::string::npos) << e;
+
+  e = error_for("host = [\"a\"]\n");
+  EXPECT_NE(e.find("host: expected a string, got an array"), std::string::npos) << e;
+
+  e = error_for("port = 70000\n");
+  EXPECT_NE(e.find("port: must be between 0 and 65535, got 70000"), std::string::npos) << e;
+
+  e = error_for("kv_type = \"q4_0\"\n");
+  EXPECT_NE(e.find("must be one of f16, f32"), std::string::npos) << e;
+
+  e = error_for("limits = 5\n");
+  EXPECT_NE(e.find("'limits' must be a table of settings, got an integer"), std::string::npos) << e;
+
+  e = error_for("[limits]\nmax_body_bytes = \"8 parsecs\"\n");
+  EXPECT_NE(e.find("expected a byte count"), std::string::npos) << e;
+
+  e = error_for("port = \n");
+  EXPECT_NE(e.find(path + ":1:"), std::string::npos) << e;
+  EXPECT_NE(e.find("invalid TOML"), std::string::npos) << e;
+
+  e = error_for("config = \"other.toml\"\n");
+  EXPECT_NE(e.find("unknown setting 'config'"), std::string::npos) << e;
+
+  e = ErrorOf({"-m", model_, "--config", dir_ + "/missing.toml"});
+  EXPECT_NE(e.find("cannot read config file '" + dir_ + "/missing.toml'"), std::string::npos) << e;
+}
+
+TEST_F(ServeConfigTest, EnvironmentErrorsNameTheVariable) {
+  env_["BASTION_PORT"] = "http";
+  std::string e = ErrorOf({"-m", model_});
+  EXPECT_NE(e.find("BASTION_PORT='http'"), std::string::npos) << e;
+  EXPECT_NE(e.find("expected an integer"), std::string::npos) << e;
+  // Checked even when a flag overrides it.
+  e = ErrorOf({"-m", model_, "--port", "80"});
+  EXPECT_NE(e.find("BASTION_PORT"), std::string::npos) << e;
+  env_.erase("BASTION_PORT");
+
+  env_["BASTION_PARALLEL"] = "0";
+  e = ErrorOf({"-m", model_});
+  EXPECT_NE(e.find("BASTION_PARALLEL='0': must be between 1 and 256, got 0"), std::string::npos) << e;
+  env_.erase("BASTION_PARALLEL");
+
+  env_["BASTION_NO_TLS"] = "maybe";
+  e = ErrorOf({"-m", model_});
+  EXPECT_NE(e.find("BASTION_NO_TLS='maybe': expected true or false"), std::string::npos) << e;
+  env_["BASTION_NO_TLS"] = "on";
+  EXPECT_TRUE(MustResolve({"-m", model_}).no_tls);
+
+  EXPECT_FALSE(MustResolve({"-m", model_, "--no-tls=false"}).no_tls);  // a flag can turn it off again
+
+  env_["BASTION_HOST"] = "";  // empty counts as unset
+  EXPECT_EQ(MustResolve({"-m", model_}).host, "127.0.0.1");
+}
+
+TEST_F(ServeConfigTest, FlagErrorsNameTheFlag) {
+  std::string e = ErrorOf({"-m", model_, "--port", "99999"});
+  EXPECT_NE(e.find("--port '99999': must be between 0 and 65535"), std::string::npos) << e;
+  e = ErrorOf({"-m", model_, "-c", "big"});
+  EXPECT_NE(e.find("--ctx-size 'big': expected an integer"), std::string::npos) << e;
+  e = ErrorOf({"-m", model_, "--host", "local host"});
+  EXPECT_NE(e.find("--host 'local host': must not contain spaces"), std::string::npos) << e;
+  e = ErrorOf({"-m", model_, "--max-body-bytes", "2TiB"});
+  EXPECT_NE(e.find("expected a byte count"), std::string::npos) << e;
+  // The last of a repeated flag wins.
+  EXPECT_EQ(MustResolve({"-m", model_, "--port", "1", "--port", "2"}).port, 2);
+}
+
+TEST_F(ServeConfigTest, ModelIsRequiredAndMustBeAFile) {
+  std::string e = ErrorOf({});
+  EXPECT_NE(e.find("no model to serve"), std::string::npos) << e;
+  EXPECT_NE(e.find("BASTION_MODEL"), std::string::npos) << e;
+  e = ErrorOf({"-m", dir_ + "/nope.gguf"});
+  EXPECT_NE(e.find("does not exist"), std::string::npos) << e;
+  e = ErrorOf({"-m", dir_});
+  EXPECT_NE(e.find("not a regular file"), std::string::npos) << e;
+  env_["BASTION_MODEL"] = model_;
+  EXPECT_EQ(MustResolve({}).model_path, model_);
+}
+
+TEST_F(ServeConfigTest, PathsExpandHomeAndFileRelativePaths) {
+  std::filesystem::create_directories(dir_ + "/home/models");
+  const std::string in_home = dir_ + "/home/models/q.gguf";
+  std::ofstream(in_home) << "GGUF";
+  env_["BASTION_MODEL"] = "~/models/q.gguf";
+  env_["BASTION_HOME"] = "~/state";
+  ServeConfig c = MustResolve({});
+  EXPECT_EQ(c.model_path, in_home);
+  EXPECT_EQ(c.state_dir, dir_ + "/home/state");
+  EXPECT_EQ(c.alias, "q");
+  env_.erase("BASTION_MODEL");
+  env_.erase("BASTION_HOME");
+
+  std::filesystem::create_directories(dir_ + "/conf");
+  const std::string file = WriteFile("conf/s.toml", "model = \"../qwen-test.GGUF\"\nstate_dir = \"state\"\n");
+  c = MustResolve({"--config", file});
+  EXPECT_EQ(c.model_path, model_);
+  EXPECT_EQ(c.state_dir, dir_ + "/conf/state");
+}
+
+TEST_F(ServeConfigTest, ByteSizesTakeSuffixes) {
+  for (const auto& [text, bytes] : std::vector<std::pair<std::string, size_t>>{
+           {"16MiB", 16u << 20}, {"2k", 2048}, {"1G", 1u << 30}, {"4096", 4096}, {"8KiB", 8192}}) {
+    env_["BASTION_MAX_BODY_BYTES"] = text;
+    EXPECT_EQ(MustResolve({"-m", model_}).limits.max_body_bytes, bytes) << text;
+  }
+  env_["BASTION_MAX_BODY_BYTES"] = "2GiB";
+  EXPECT_NE(ErrorOf({"-m", model_}).find("must be between 1KiB and 1GiB, got 2GiB"), std::string::npos);
+}
+
+TEST_F(ServeConfigTest, HelpListsEverySettingWithEnvAndDefault) {
+  CLI::App app{"serve"};
+  ServeFlags flags;
+  RegisterServeFlags(&app, &flags);
+  const std::string help = app.help();
+  for (const SettingInfo& s : ServeSettings()) {
+    SCOPED_TRACE(s.name);
+    EXPECT_NE(help.find(s.flags.substr(s.flags.rfind(',') + 1)), std::string::npos);
+    EXPECT_NE(help.find("[env: " + s.env + "]"), std::string::npos);
+    EXPECT_NE(help.find("[default: " + s.default_text + "]"), std::string::npos);
+    if (!s.toml_key.empty()) {
+      EXPECT_NE(help.find("[config: " + s.toml_key + "]"), std::string::npos);
+    }
+  }
+  EXPECT_NE(help.find("11434 is Ollama's"), std::string::npos);
+  EXPECT_NE(help.find("[default: 8MiB]"), std::string::npos);
+  EXPECT_NE(help.find("a flag beats the environment"), std::string::npos);
+}
+
+TEST_F(ServeConfigTest, LlamaCppStyleNpFlag) {
+  std::vector<std::string> args = {"serve", "-np", "8", "-m", model_};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  RewriteLegacyServeFlags(static_cast<int>(argv.size()), argv.data());
+  CLI::App app{"serve"};
+  ServeFlags flags;
+  RegisterServeFlags(&app, &flags);
+  app.parse(static_cast<int>(argv.size()), argv.data());
+  auto c = ResolveServeConfig(flags, Lookup());
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->parallel, 8);
+}
+
+}  // namespace
+}  // namespace bastion::cli
