@@ -79,5 +79,6 @@ Command AddRunCommand(CLI::App& root);
 Command AddBenchCommand(CLI::App& root);
 Command AddSynthCommand(CLI::App& root);
 Command AddShowCommand(CLI::App& root);
+Command AddServeCommand(CLI::App& root);
 
 }  // namespace bastion::cli

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "app/cli_common.h"
+#include "app/serve_config.h"
 #include "app/version.h"
 
 int main(int argc, char** argv) {
@@ -15,9 +16,10 @@ int main(int argc, char** argv) {
 
   std::vector<Command> commands = {
       AddGenerateCommand(root), AddEvalCommand(root),  AddTokenizeCommand(root), AddRunCommand(root),
-      AddBenchCommand(root),    AddSynthCommand(root), AddShowCommand(root),
+      AddBenchCommand(root),    AddSynthCommand(root), AddShowCommand(root),     AddServeCommand(root),
   };
 
+  RewriteLegacyServeFlags(argc, argv);
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,104 @@
+// RunGeneration: engine events -> HTTP response, with cancellation both ways.
+#include "api/generation_exchange.h"
+
+#include <mutex>
+
+#include "api/json_body.h"
+
+namespace bastion::api {
+namespace {
+
+// Seconds a client should wait before retrying when the queue is full: long enough for a few
+// generations to finish.
+constexpr const char* kRetryAfterSeconds = "2";
+
+struct ExchangeState {
+  std::shared_ptr<http::ResponseWriter> writer;
+  std::unique_ptr<ResponseFormat> format;
+  bool stream = false;
+  std::string text;  // accumulated, for stream: false
+
+  // The stream's headers go out once the engine accepted the request (a full queue must still be
+  // able to answer 503), from whichever thread gets there first: the handler right after
+  // Submit, or the engine thread with the first event.
+  std::mutex mutex;
+  bool started = false;
+  void EnsureStarted() {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (started) return;
+    started = true;
+    writer->StartStream(200, format->stream_content_type(),
+                        {{"cache-control", "no-cache"}, {"x-accel-buffering", "no"}});
+    const std::string start = format->StreamStart();
+    if (!start.empty()) writer->Write(start);
+  }
+};
+
+}  // namespace
+
+void RunGeneration(engine::Engine& engine, engine::Request request, std::unique_ptr<ResponseFormat> format,
+                   bool stream, const http::Request& http_request, std::shared_ptr<http::ResponseWriter> writer) {
+  auto state = std::make_shared<ExchangeState>();
+  state->writer = writer;
+  state->format = std::move(format);
+  state->stream = stream;
+  request.on_event = [state](const engine::Event& event) -> bool {
+    http::ResponseWriter& w = *state->writer;
+    if (state->stream) state->EnsureStarted();
+    if (!event.done) {
+      if (state->stream) return w.Write(state->format->StreamChunk(event));
+      state->text += event.text;
+      return !w.cancelled();
+    }
+    state->text += event.text;
+    if (!event.error.empty()) {
+      if (state->stream) {
+        if (!event.text.empty()) w.Write(state->format->StreamChunk(event));
+        w.Write(state->format->StreamError(event.error));
+        w.End();
+      } else {
+        w.Send(500, "application/json", OllamaError(event.error));
+      }
+      return true;
+    }
+    if (state->stream) {
+      if (!event.text.empty()) {
+        engine::Event text_only = event;
+        text_only.done = false;
+        w.Write(state->format->StreamChunk(text_only));
+      }
+      w.Write(state->format->StreamEnd(event));
+      w.End();
+    } else {
+      w.Send(200, "application/json", state->format->Whole(state->text, event));
+    }
+    return true;
+  };
+
+  auto submitted = engine.Submit(std::move(request));
+  if (const auto* rejection = std::get_if<engine::Engine::Rejection>(&submitted)) {
+    int status = 400;
+    http::Headers extra;
+    switch (rejection->code) {
+      case engine::Engine::SubmitError::kQueueFull:
+        status = 503;
+        extra.emplace_back("retry-after", kRetryAfterSeconds);
+        break;
+      case engine::Engine::SubmitError::kShuttingDown:
+        status = 503;
+        break;
+      case engine::Engine::SubmitError::kPromptTooLong:
+      case engine::Engine::SubmitError::kInvalid:
+        status = 400;
+        break;
+    }
+    SendError(*writer, http_request.path, status, rejection->message, std::move(extra));
+    return;
+  }
+  const uint64_t id = std::get<uint64_t>(submitted);
+  if (stream) state->EnsureStarted();
+  engine::Engine* eng = &engine;
+  writer->OnCancel([eng, id] { eng->Cancel(id); });
+}
+
+}  // namespace bastion::api

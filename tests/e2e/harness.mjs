@@ -1,0 +1,59 @@
+// Test harness for the end-to-end tests: writes a tiny synthetic model once per process and
+// starts `bastion serve` on a free port (it prints the URL it listens on), as a user would.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const BIN = process.env.BASTION_BIN;
+if (!BIN || !existsSync(BIN)) throw new Error('set BASTION_BIN to the bastion binary');
+
+let modelFile = null;
+
+// A tiny model with F16 weights: its greedy output does not depend on how requests are batched
+// (int8 activation rounding in quantized models can flip under a different batch composition).
+export function tinyModel() {
+  if (modelFile) return modelFile;
+  const dir = mkdtempSync(path.join(tmpdir(), 'bastion-e2e-'));
+  modelFile = path.join(dir, 'tiny-f16.gguf');
+  execFileSync(BIN, ['synth', '--preset', 'tiny', '--type', 'F16', '-q', '-o', modelFile]);
+  return modelFile;
+}
+
+export const MODEL = 'tiny';
+
+// Starts a server; resolves to {url, proc, stderr(), stop()} once it listens.
+export function startServer(extraArgs = [], { model = tinyModel(), alias = MODEL } = {}) {
+  const args = ['serve', '-m', model, '--alias', alias, '--host', '127.0.0.1', '--port', '0', '--no-tls',
+                '--state-dir', mkdtempSync(path.join(tmpdir(), 'bastion-state-')), ...extraArgs];
+  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not start:\n' + log)), 30000);
+    const onData = (chunk) => {
+      log += chunk.toString();
+      const m = log.match(/listening on (http:\/\/[^\s]+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({
+          url: m[1].replace(/\/$/, ''),
+          proc,
+          log: () => log,
+          stop: (signal = 'SIGTERM') => new Promise((res) => {
+            if (proc.exitCode !== null) return res(proc.exitCode);
+            proc.once('exit', (code, sig) => res(code ?? sig));
+            proc.kill(signal);
+          }),
+        });
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited (${code}):\n${log}`)); });
+  });
+}
+
+// Raw HTTP with curl (a real, independent client).
+export function curl(args) {
+  return execFileSync('curl', ['-sS', '--max-time', '60', ...args], { encoding: 'utf8' });
+}
