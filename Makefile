@@ -1,15 +1,19 @@
 # bastion's front door. `make test` and `make serve` work on a fresh Debian 12 machine.
 #   make test            install packages, build, run every test
-#   make serve [MODEL=FILE]  build and chat with MODEL (or a synthetic Qwen2.5-0.5B model)
+#   make serve [MODEL=FILE] [PORT=N]  build and serve MODEL (or a synthetic Qwen2.5-0.5B model)
+#                        on http://127.0.0.1:PORT (11434, Ollama's port, by default)
 #   make bench [MODEL=FILE]  pp512/tg128 benchmark
+#   make bench-serve [MODEL=FILE]  TTFT and tokens/s through `bastion serve`, 1/4/8 streams
 #   make fuzz            build the libFuzzer targets with clang-14 (build/fuzz/fuzz/)
 PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 BASTION := $(BUILD_DIR)/bastion
 BASTION_HOME ?= $(HOME)/.bastion
 SYNTH_MODEL := $(BASTION_HOME)/models/synth-qwen2.5-0.5b-q4_k_m.gguf
+PORT ?= 11434
+SERVE_FLAGS := --host 127.0.0.1 --port $(PORT) --state-dir $(BASTION_HOME)
 
-.PHONY: all deps build test serve bench fuzz clean
+.PHONY: all deps build test serve bench bench-serve fuzz clean
 
 all: build
 
@@ -29,15 +33,19 @@ $(SYNTH_MODEL): | build
 
 ifeq ($(MODEL),)
 serve: build $(SYNTH_MODEL)
-	@echo "No MODEL=FILE given: using the synthetic (random-weight) model $(SYNTH_MODEL)."
-	$(BASTION) run -m $(SYNTH_MODEL)
+	@echo "No MODEL=FILE given: serving the synthetic (random-weight) model $(SYNTH_MODEL)."
+	$(BASTION) serve -m $(SYNTH_MODEL) --alias qwen2.5:0.5b $(SERVE_FLAGS)
 bench: build $(SYNTH_MODEL)
 	$(BASTION) bench -m $(SYNTH_MODEL)
+bench-serve: build $(SYNTH_MODEL)
+	node bench/serve_bench.mjs --bin $(BASTION) --model $(SYNTH_MODEL) --parallel 8 --reps 3
 else
 serve: build
-	$(BASTION) run -m $(MODEL)
+	$(BASTION) serve -m $(MODEL) $(SERVE_FLAGS)
 bench: build
 	$(BASTION) bench -m $(MODEL)
+bench-serve: build
+	node bench/serve_bench.mjs --bin $(BASTION) --model $(MODEL) --parallel 8 --reps 3
 endif
 
 fuzz: deps

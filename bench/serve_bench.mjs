@@ -7,7 +7,10 @@
 //   node bench/serve_bench.mjs --url http://127.0.0.1:11434 --name qwen2.5:0.5b
 //
 // Reports per concurrency level: median TTFT, per-stream decode t/s, aggregate t/s (all tokens
-// of all streams / wall time from first byte to last), and aggregate as a multiple of 1 stream.
+// of all streams / wall time from request to last byte, prompt processing included), the same
+// as a multiple of 1 stream, and the steady-state decode aggregate: tokens that arrived while
+// every stream was decoding (after the last first token, before the first stream ended) / that
+// window — what continuous batching gives once the prompts are in.
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,6 +56,7 @@ async function one(server, i) {
   const reader = res.body.getReader();
   const dec = new TextDecoder();
   let ttft = null, buf = '', usage = null, tokens = 0;
+  const stamps = [];  // arrival time of each content chunk (for the steady-state window)
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
@@ -63,12 +67,17 @@ async function one(server, i) {
       if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
       const j = JSON.parse(ev.slice(6));
       if (j.usage) usage = j.usage;
-      if (j.choices?.[0]?.delta?.content) { if (ttft === null) ttft = performance.now() - t0; ++tokens; }
+      if (j.choices?.[0]?.delta?.content) {
+        const now = performance.now();
+        if (ttft === null) ttft = now - t0;
+        stamps.push(now);
+        ++tokens;
+      }
     }
   }
   const total = performance.now() - t0;
   const gen = usage?.completion_tokens ?? tokens;
-  return { ttft, total, gen, prompt: usage?.prompt_tokens, decodeTps: (gen - 1) / ((total - ttft) / 1000) };
+  return { ttft, total, gen, stamps, prompt: usage?.prompt_tokens, decodeTps: (gen - 1) / ((total - ttft) / 1000) };
 }
 
 const median = (v) => { const s = [...v].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
@@ -77,21 +86,27 @@ const server = await startServer();
 try {
   await one(server, 999);  // warm up
   const rows = [];
-  let base = null;
+  let base = null, baseSteady = null;
   for (const n of levels) {
-    const agg = [], ttfts = [], per = [];
+    const agg = [], ttfts = [], per = [], steady = [];
     let prompt = 0;
     for (let r = 0; r < reps; ++r) {
       const t0 = performance.now();
       const results = await Promise.all(Array.from({ length: n }, (_, i) => one(server, r * 100 + i)));
       const wall = (performance.now() - t0) / 1000;
       agg.push(results.reduce((s, x) => s + x.gen, 0) / wall);
+      const from = Math.max(...results.map((x) => x.stamps[0]));
+      const to = Math.min(...results.map((x) => x.stamps[x.stamps.length - 1]));
+      const inWindow = results.reduce((s, x) => s + x.stamps.filter((t) => t > from && t <= to).length, 0);
+      if (to > from) steady.push(inWindow / ((to - from) / 1000));
       for (const x of results) { ttfts.push(x.ttft); per.push(x.decodeTps); prompt = x.prompt; }
     }
     const a = median(agg);
-    if (n === 1) base = a;
+    const st = median(steady);
+    if (n === 1) base = a, baseSteady = st;
     rows.push({ streams: n, prompt_tokens: prompt, ttft_ms_median: Math.round(median(ttfts)), per_stream_tps: +median(per).toFixed(1),
-                aggregate_tps: +a.toFixed(1), vs_one_stream: base ? +(a / base).toFixed(2) : null });
+                aggregate_tps: +a.toFixed(1), vs_one_stream: base ? +(a / base).toFixed(2) : null,
+                steady_decode_tps: +st.toFixed(1), steady_vs_one: baseSteady ? +(st / baseSteady).toFixed(2) : null });
   }
   console.table(rows);
   if (args.json) console.log(JSON.stringify(rows));
