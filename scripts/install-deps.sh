@@ -12,7 +12,9 @@ PACKAGES=(
   libutf8proc-dev                                 # Unicode categories and NFC for the tokenizer
   libboost1.81-dev                                # Asio + Beast: the HTTP/1.1 server
   libtomlplusplus-dev                             # the serve config file (TOML)
-  libssl-dev                                      # SHA-256 of served model files (and TLS later)
+  libssl-dev openssl                              # TLS, the local CA, ACME crypto; `openssl s_client` in tests
+  libcurl4-openssl-dev                            # outbound HTTPS: the ACME client (and model pulls)
+  pebble                                          # Let's Encrypt's test ACME CA, for the ACME tests
   curl                                            # end-to-end tests talk to the server like users do
 )
 # End-to-end tests also use the openai and ollama npm clients. Machines that already have Node.js
