@@ -1,8 +1,7 @@
-// Internal to src/http (included by server.cc, and by the TLS listener later): one client
-// connection, as a template over its stream type so TLS slots in without a rewrite — the plain
-// listener instantiates Connection<tcp::socket>, a TLS one will instantiate
-// Connection<ssl::stream<tcp::socket>> with a StreamTraits specialization that does the
-// handshake and close_notify.
+// Internal to src/http (included by server.cc): one client connection, as a template over its
+// stream type — the plain listener instantiates Connection<tcp::socket>, the TLS listener
+// Connection<ssl::stream<tcp::socket>> with a StreamTraits specialization (server.cc) that does
+// the handshake and close_notify.
 //
 // Life of a connection, all on its strand:
 //   read ─▶ RequestParser ─▶ Router::Dispatch(request, writer) ─▶ writer ops (posted from any
@@ -34,6 +33,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "http/wire.h"
+#include "tls/server_context.h"
 
 namespace bastion::http::internal {
 
@@ -57,6 +57,8 @@ struct ServerCore {
   RequestDoneCallback on_request_done;
   std::shared_ptr<const Router> router;
   std::shared_ptr<DeliveryGate> gate = std::make_shared<DeliveryGate>();
+  std::string hsts;  // Strict-Transport-Security value on TLS responses; "" = none
+  std::shared_ptr<tls::ServerContext> tls;  // kept alive while connections use its callbacks
   std::atomic<bool> draining{false};
 
   std::mutex mu;
@@ -137,6 +139,8 @@ struct StreamTraits<tcp::socket> {
   static void AsyncHandshake(tcp::socket&, Handler&& handler) {
     handler(error_code());
   }
+  // True when the handshake was all the connection is for (TLS-ALPN-01 validation): no HTTP.
+  static bool HandshakeOnly(tcp::socket&) { return false; }
   // Ends our side of the conversation (FIN) so the client sees the end of a close-delimited body.
   template <class Handler>
   static void AsyncShutdown(tcp::socket& s, Handler&& handler) {
@@ -210,6 +214,7 @@ class Connection final : public ConnectionControl, public std::enable_shared_fro
     StreamTraits<Stream>::AsyncHandshake(stream_, [self = this->shared_from_this()](const error_code& error) {
       if (self->phase_ != Phase::kHandshake) return;
       if (error) return self->Close();
+      if (StreamTraits<Stream>::HandshakeOnly(self->stream_)) return self->CloseAfterHandshake();
       self->phase_ = Phase::kReading;
       if (self->admission_ == Admission::kReject) {
         return self->RespondTransportError(503, "too many connections; try again shortly");
@@ -372,6 +377,14 @@ class Connection final : public ConnectionControl, public std::enable_shared_fro
     head.server = core_->server_header;
     head.request_id = request_->request_id;
     head.extra = &extra;
+    Headers with_hsts;
+    if constexpr (StreamTraits<Stream>::kSecure) {
+      if (!core_->hsts.empty()) {
+        with_hsts = extra;
+        with_hsts.emplace_back("Strict-Transport-Security", core_->hsts);
+        head.extra = &with_hsts;
+      }
+    }
     queue_.push_back(wire::SerializeHead(head));
     status_ = status;
     head_sent_ = true;
@@ -452,6 +465,15 @@ class Connection final : public ConnectionControl, public std::enable_shared_fro
       if (ec) return self->Close();
       self->ArmRead();
     });
+  }
+
+  // An ACME TLS-ALPN-01 validation: the CA only looks at the certificate. Say goodbye properly
+  // (close_notify) and close, bounded by the linger timeout.
+  void CloseAfterHandshake() {
+    phase_ = Phase::kLinger;
+    core_->MarkLingering(id_);
+    ArmReadDeadline(kLingerTimeout, ReadDeadline::kLinger);
+    StreamTraits<Stream>::AsyncShutdown(stream_, [self = this->shared_from_this()](const error_code&) { self->Close(); });
   }
 
   void OnDrain() {

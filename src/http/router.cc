@@ -67,6 +67,11 @@ void Router::SetOptionsHandler(Handler handler) {
   options_handler_ = std::move(handler);
 }
 
+void Router::SetFallback(Handler handler) {
+  BASTION_CHECK_MSG(!frozen_, "Router::SetFallback after the server started");
+  fallback_ = std::move(handler);
+}
+
 const Router::Route* Router::Match(std::string_view path, std::string* param_value) const {
   if (auto it = exact_.find(std::string(path)); it != exact_.end()) return &routes_[it->second];
   for (const size_t index : by_prefix_) {
@@ -115,6 +120,7 @@ void Router::Dispatch(Request& request, std::shared_ptr<ResponseWriter> writer) 
   std::string param;
   const Route* route = Match(request.path, &param);
   if (route == nullptr) {
+    if (fallback_) return fallback_(request, std::move(writer));
     return SendError(request, 404, "no such endpoint: " + request.method + " " + request.path, *writer);
   }
   if (!route->param_name.empty()) request.path_params.emplace_back(route->param_name, std::move(param));

@@ -51,6 +51,9 @@ class Router {
   // for CORS preflight later. Without one, OPTIONS gets 204 with an Allow header.
   void SetOptionsHandler(Handler handler);
 
+  // Handles every request that matches no route (instead of the 404): the plain-HTTP listener's
+  // redirect to HTTPS.
+  void SetFallback(Handler handler);
   // Runs the matching handler, or answers 404/405 through the error responder. Fills
   // request.path_params.
   void Dispatch(Request& request, std::shared_ptr<ResponseWriter> writer) const;
@@ -87,6 +90,7 @@ class Router {
   std::vector<size_t> by_prefix_;                    // prefix routes, longest prefix first
   ErrorResponder error_responder_;
   Handler options_handler_;
+  Handler fallback_;
   bool frozen_ = false;
 };
 

@@ -8,7 +8,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/strand.hpp>
+#include <openssl/ssl.h>
 
 #include <csignal>
 #include <cstdio>
@@ -23,14 +26,42 @@
 namespace bastion::http {
 namespace internal {
 
-// Starts a connection over an accepted socket (already on its own strand). The plain listener
-// makes a Connection<tcp::socket>; a TLS listener will wrap the socket in an SSL stream first.
+using SslStream = asio::ssl::stream<tcp::socket>;
+
+// TLS: the handshake (bounded by the header timeout the connection arms before it), and
+// close_notify at the end. Certificates, ALPN and the policy live in tls::ServerContext.
+template <>
+struct StreamTraits<SslStream> {
+  static constexpr bool kSecure = true;
+  static SslStream::lowest_layer_type& Lowest(SslStream& s) { return s.lowest_layer(); }
+  template <class Handler>
+  static void AsyncHandshake(SslStream& s, Handler&& handler) {
+    s.async_handshake(asio::ssl::stream_base::server, std::forward<Handler>(handler));
+  }
+  // Sends close_notify and waits for the client's (or its close, or the linger timeout). Asio
+  // lets this run beside the connection's pending read: they take turns on the socket.
+  template <class Handler>
+  static void AsyncShutdown(SslStream& s, Handler&& handler) {
+    s.async_shutdown(std::forward<Handler>(handler));
+  }
+  static bool HandshakeOnly(SslStream& s) { return tls::ServerContext::IsAcmeChallenge(s.native_handle()); }
+};
+
+// Starts a connection over an accepted socket (already on its own strand): a
+// Connection<tcp::socket>, or for TLS the socket wrapped in an SSL stream first.
 using ConnectionFactory = std::function<void(tcp::socket socket, const std::shared_ptr<ServerCore>& core,
                                              ServerCore::Admission admission)>;
 
 void StartPlainConnection(tcp::socket socket, const std::shared_ptr<ServerCore>& core,
                           ServerCore::Admission admission) {
   std::make_shared<Connection<tcp::socket>>(std::move(socket), core, admission)->Start();
+}
+
+ConnectionFactory TlsConnectionFactory(std::shared_ptr<asio::ssl::context> context) {
+  return [context = std::move(context)](tcp::socket socket, const std::shared_ptr<ServerCore>& core,
+                                        ServerCore::Admission admission) {
+    std::make_shared<Connection<SslStream>>(SslStream(std::move(socket), *context), core, admission)->Start();
+  };
 }
 
 // Accepts connections, decides admission (serve, 503, or close), and starts each connection.
@@ -110,7 +141,8 @@ Error ListenError(const std::string& host, uint16_t port, const error_code& ec) 
   if (ec == asio::error::address_in_use) {
     message += " (another process is using this port; choose another with --port)";
   } else if (ec == asio::error::access_denied) {
-    message += " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
+    message += port != 0 && port < 1024 ? " (port " + std::to_string(port) + " needs root or CAP_NET_BIND_SERVICE)"
+                                        : " (permission denied)";
   } else if (ec == boost::system::errc::address_not_available) {
     message += " (no network interface of this machine has that address)";
   }
@@ -215,9 +247,17 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, std::share
   core->server_header = options.server_header;
   core->on_request_done = std::move(options.on_request_done);
   core->router = router;
+  internal::ConnectionFactory factory = internal::StartPlainConnection;
+  if (options.tls != nullptr) {
+    core->hsts = options.hsts;
+    // Asio's context takes ownership of one reference; tls::ServerContext keeps its own (and the
+    // callbacks' state), and the core keeps the ServerContext alive for every connection.
+    SSL_CTX_up_ref(options.tls->native());
+    factory = internal::TlsConnectionFactory(std::make_shared<asio::ssl::context>(options.tls->native()));
+    core->tls = options.tls;
+  }
   impl->core = core;
-  impl->listener =
-      std::make_shared<internal::Listener>(*impl->ioc, std::move(acceptor), core, internal::StartPlainConnection);
+  impl->listener = std::make_shared<internal::Listener>(*impl->ioc, std::move(acceptor), core, std::move(factory));
   impl->listener->Start();
 
   impl->work.emplace(impl->ioc->get_executor());

@@ -21,6 +21,7 @@
 #include "http/http_types.h"
 #include "http/limits.h"
 #include "http/router.h"
+#include "tls/server_context.h"
 
 namespace bastion::http {
 
@@ -38,6 +39,12 @@ struct ServerOptions {
   ServerLimits limits;
   std::string server_header = "bastion";  // the Server header; "" leaves it out
   RequestDoneCallback on_request_done;
+  // HTTPS: set to serve TLS (certificates from the context's CertificateStore, chosen per
+  // handshake); null serves plain HTTP. The handshake must finish within limits.header_timeout.
+  std::shared_ptr<tls::ServerContext> tls;
+  // Strict-Transport-Security value added to every HTTPS response; "" sends none. Ignored for
+  // plain HTTP (RFC 6797 section 7.2: not over insecure transport).
+  std::string hsts;
 };
 
 class Server {
