@@ -80,5 +80,6 @@ Command AddBenchCommand(CLI::App& root);
 Command AddSynthCommand(CLI::App& root);
 Command AddShowCommand(CLI::App& root);
 Command AddServeCommand(CLI::App& root);
+Command AddCertCommand(CLI::App& root);  // cmd_cert.cc: `bastion cert status|renew`
 
 }  // namespace bastion::cli

@@ -4,23 +4,41 @@
 // Every setting can also come from BASTION_* environment variables or a TOML file (--config);
 // `bastion serve --help` and docs/CONFIG.md list them. SIGTERM or SIGINT shut down gracefully:
 // no new requests, running streams finish within --shutdown-timeout, then the process exits 0.
+//
+// HTTPS is the default (docs/TLS.md): a certificate from the local CA, from --tls-cert/--tls-key
+// files (reloaded on change and on SIGHUP), or for --domain names via ACME. --http-port adds a
+// plain-HTTP listener that answers ACME HTTP-01 and redirects to HTTPS. --user drops root after
+// every port is bound and every key read.
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "api/routes.h"
 #include "app/cli_common.h"
 #include "app/serve_config.h"
 #include "app/version.h"
 #include "engine/engine.h"
+#include "http/acme_http01.h"
+#include "http/https_redirect.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "tls/certificate_store.h"
+#include "tls/file_reloader.h"
+#include "tls/local_ca.h"
+#include "tls/server_context.h"
+#include "tls/x509_issue.h"
 
 namespace bastion::cli {
 namespace {
@@ -37,6 +55,150 @@ Status EnsureStateDir(const std::string& dir) {
   return OkStatus();
 }
 
+// Local mode: a server that runs for months renews its local leaf on its own (the check is cheap
+// and re-issues only when a third of the lifetime is left), not only at the next start.
+class LocalLeafRenewer {
+ public:
+  LocalLeafRenewer(std::string state_dir, std::vector<std::string> names, std::shared_ptr<tls::CertificateStore> store)
+      : state_dir_(std::move(state_dir)), names_(std::move(names)), store_(std::move(store)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~LocalLeafRenewer() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::hours(12), [this] { return stop_; })) {
+      auto local = tls::EnsureLocalCertificate(state_dir_, names_);
+      if (!local.ok()) {
+        std::fprintf(stderr, "bastion: cannot renew the local TLS certificate: %s\n", local.error().message().c_str());
+      } else if (local->issued_leaf) {
+        store_->SetDefault(local->leaf);
+        store_->Put(local->leaf);
+        std::fprintf(stderr, "bastion: renewed the local TLS certificate (serial %s)\n", local->leaf->serial_hex().c_str());
+      }
+      std::fflush(stderr);
+    }
+  }
+
+  const std::string state_dir_;
+  const std::vector<std::string> names_;
+  const std::shared_ptr<tls::CertificateStore> store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// What the HTTPS listener needs, made before anything binds (so a bad certificate file stops
+// the start with a clear error, and keys are read while still privileged).
+struct TlsSetup {
+  std::shared_ptr<tls::CertificateStore> store;
+  std::shared_ptr<tls::ServerContext> context;
+  std::unique_ptr<tls::CertificateFileReloader> reloader;  // files mode
+  std::unique_ptr<LocalLeafRenewer> local_renewer;          // local mode
+  std::shared_ptr<http::AcmeHttp01Responder> http01 = std::make_shared<http::AcmeHttp01Responder>();
+  std::string ca_cert_path;  // local mode
+  std::string description;   // for the startup log
+};
+
+void OnSighup(int) { tls::RequestCertificateReload(); }
+
+Result<TlsSetup> SetUpTls(const ServeConfig& c) {
+  TlsSetup t;
+  t.store = std::make_shared<tls::CertificateStore>();
+  switch (c.tls_mode()) {
+    case ServeConfig::TlsMode::kOff:
+      return t;
+    case ServeConfig::TlsMode::kLocal: {
+      BASTION_ASSIGN_OR_RETURN(tls::LocalCertificate local,
+                               tls::EnsureLocalCertificate(c.state_dir, tls::LocalCertificateNames(c.host)));
+      t.store->SetDefault(local.leaf);
+      t.store->Put(local.leaf);
+      t.local_renewer = std::make_unique<LocalLeafRenewer>(c.state_dir, tls::LocalCertificateNames(c.host), t.store);
+      t.ca_cert_path = local.ca_cert_path;
+      std::string names;
+      for (const std::string& n : local.leaf->names()) names += (names.empty() ? "" : ", ") + n;
+      t.description = "certificate from the local CA" + std::string(local.created_ca ? " (created now)" : "") +
+                      " for " + names;
+      break;
+    }
+    case ServeConfig::TlsMode::kFiles: {
+      tls::CertificateFileReloader::Options o;
+      o.cert_path = c.tls_cert;
+      o.key_path = c.tls_key;
+      BASTION_ASSIGN_OR_RETURN(t.reloader, tls::CertificateFileReloader::Start(t.store, o));
+      struct sigaction sa {};
+      sa.sa_handler = OnSighup;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = SA_RESTART;
+      ::sigaction(SIGHUP, &sa, nullptr);
+      const auto cert = t.reloader->current();
+      t.description = "certificate from " + c.tls_cert + " (serial " + cert->serial_hex() +
+                      "; reloaded when the files change or on SIGHUP)";
+      break;
+    }
+    case ServeConfig::TlsMode::kAcme: {
+      // Startup never waits for the CA: a self-signed placeholder until the certificate manager
+      // (src/certs) installs the real certificate in the same store.
+      if (auto placeholder = tls::InstallSelfSignedPlaceholder(*t.store, c.domains); !placeholder.ok()) {
+        return placeholder.error();
+      }
+      std::string names;
+      for (const std::string& n : c.domains) names += (names.empty() ? "" : ", ") + n;
+      t.description = "temporary self-signed certificate for " + names + " until " + c.acme_ca + " issues one";
+      break;
+    }
+  }
+  BASTION_ASSIGN_OR_RETURN(t.context, tls::ServerContext::Create(t.store));
+  return t;
+}
+
+// Gives the state directory (bastion's own tree) to `uid`, so the unprivileged server can still
+// write certificates and keys there.
+Status ChownTree(const std::string& dir, uid_t uid, gid_t gid) {
+  std::error_code ec;
+  if (::lchown(dir.c_str(), uid, gid) != 0) {
+    return Error("cannot give the state directory " + dir + " to the --user: " + std::strerror(errno));
+  }
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (::lchown(it->path().c_str(), uid, gid) != 0) {
+      return Error("cannot give " + it->path().string() + " to the --user: " + std::strerror(errno));
+    }
+  }
+  if (ec) return Error("cannot walk the state directory " + dir + ": " + ec.message());
+  return OkStatus();
+}
+
+// --user: called after every listener is bound and every key is read. Supplementary groups,
+// then the group, then the user (the other order would lose the right to change groups), and
+// a check that root cannot be regained.
+Status DropPrivileges(const std::string& user, const std::string& state_dir) {
+  if (user.empty()) return OkStatus();
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (pw == nullptr) return Error("--user " + user + ": no such user");
+  const uid_t uid = pw->pw_uid;
+  const gid_t gid = pw->pw_gid;
+  if (::geteuid() != 0) {
+    if (::geteuid() == uid) return OkStatus();  // already that user
+    return Error("--user " + user + " needs bastion to be started as root");
+  }
+  BASTION_RETURN_IF_ERROR(ChownTree(state_dir, uid, gid));
+  if (::initgroups(pw->pw_name, gid) != 0) return Error("--user: initgroups failed: " + std::string(std::strerror(errno)));
+  if (::setgid(gid) != 0) return Error("--user: setgid failed: " + std::string(std::strerror(errno)));
+  if (::setuid(uid) != 0) return Error("--user: setuid failed: " + std::string(std::strerror(errno)));
+  if (uid != 0 && ::setuid(0) == 0) return Error("--user: root privileges could be regained after dropping them");
+  return OkStatus();
+}
+
 int RunServe(const ServeFlags& flags) {
   auto config = ResolveServeConfig(flags);
   if (!config.ok()) {
@@ -45,6 +207,9 @@ int RunServe(const ServeFlags& flags) {
   }
   const ServeConfig& c = *config;
   if (Status st = EnsureStateDir(c.state_dir); !st.ok()) return Fail(st.error());
+  auto tls_setup = SetUpTls(c);
+  if (!tls_setup.ok()) return Fail(tls_setup.error());
+  TlsSetup& tls_state = *tls_setup;
 
   // Signals first: a SIGTERM during the model load must not kill the process half-way.
   http::TerminationSignals signals;
@@ -78,15 +243,53 @@ int RunServe(const ServeFlags& flags) {
   so.on_request_done = [&http_metrics](const http::Request&, int status, uint64_t, uint64_t) {
     http_metrics.Count(status);
   };
+  so.tls = tls_state.context;  // null with --no-tls
+  so.hsts = c.HstsHeader();
   auto server = http::Server::Create(so, router);
   if (!server.ok()) return Fail(server.error());
+
+  // The plain-HTTP companion: ACME HTTP-01 answers and redirects to the HTTPS port.
+  std::unique_ptr<http::Server> redirect_server;
+  if (c.http_port >= 0) {
+    auto redirect_router = std::make_shared<http::Router>();
+    http::HttpsRedirectOptions ro;
+    ro.https_port = (*server)->port();
+    ro.fallback_host = !c.domains.empty() ? c.domains.front() : (c.host == "0.0.0.0" || c.host == "::" ? "" : c.host);
+    ro.http01 = tls_state.http01;
+    http::AddHttpsRedirect(*redirect_router, ro);
+    http::ServerOptions ho;
+    ho.host = c.host;
+    ho.port = static_cast<uint16_t>(c.http_port);
+    ho.io_threads = 1;
+    ho.limits = c.limits;
+    auto created = http::Server::Create(ho, redirect_router);
+    if (!created.ok()) return Fail(created.error());
+    redirect_server = std::move(*created);
+  }
+  // TODO(lead): acme mode — start certs::CertManager here with tls_state.store (certificates and
+  // TLS-ALPN-01 challenges) and tls_state.http01 (HTTP-01 tokens); it replaces the placeholder.
+
+  // Every port is bound and every key read: now the root privileges can go.
+  if (Status st = DropPrivileges(c.user, c.state_dir); !st.ok()) return Fail(st.error());
 
   std::fprintf(stderr, "bastion %s: serving %s as '%s' (%s)\n", kVersion, c.model_path.c_str(), c.alias.c_str(),
                m.Describe().c_str());
   std::fprintf(stderr, "bastion: %d parallel sequences x %d tokens of context, %s KV cache, state in %s\n", c.parallel,
                c.ctx_size, c.kv_type.c_str(), c.state_dir.c_str());
   const std::string shown_host = c.host.find(':') != std::string::npos ? "[" + c.host + "]" : c.host;
-  std::fprintf(stderr, "bastion: listening on http://%s:%u\n", shown_host.c_str(), (*server)->port());
+  if (tls_state.context != nullptr) {
+    std::fprintf(stderr, "bastion: TLS: %s\n", tls_state.description.c_str());
+    if (!tls_state.ca_cert_path.empty()) {
+      std::fprintf(stderr, "bastion: clients must trust the local CA certificate %s, e.g.:\n%s",
+                   tls_state.ca_cert_path.c_str(), tls::TrustInstructions(tls_state.ca_cert_path).c_str());
+    }
+  }
+  if (redirect_server != nullptr) {
+    std::fprintf(stderr, "bastion: plain HTTP on http://%s:%u redirects to HTTPS (and answers ACME HTTP-01)\n",
+                 shown_host.c_str(), redirect_server->port());
+  }
+  std::fprintf(stderr, "bastion: listening on %s://%s:%u\n", tls_state.context ? "https" : "http", shown_host.c_str(),
+               (*server)->port());
   std::fflush(stderr);
 
   const int sig = signals.Wait();
@@ -99,6 +302,7 @@ int RunServe(const ServeFlags& flags) {
   const auto start = std::chrono::steady_clock::now();
   (*engine)->Shutdown(deadline);
   const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  if (redirect_server != nullptr) redirect_server->Shutdown(std::chrono::milliseconds(0));
   (*server)->Shutdown(std::max(std::chrono::milliseconds(500), deadline - spent));
   std::fprintf(stderr, "bastion: stopped\n");
   return kExitOk;

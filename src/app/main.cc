@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   std::vector<Command> commands = {
       AddGenerateCommand(root), AddEvalCommand(root),  AddTokenizeCommand(root), AddRunCommand(root),
       AddBenchCommand(root),    AddSynthCommand(root), AddShowCommand(root),     AddServeCommand(root),
+      AddCertCommand(root),
   };
 
   RewriteLegacyServeFlags(argc, argv);

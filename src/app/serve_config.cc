@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "base/check.h"
+#include "tls/x509_issue.h"
 
 namespace bastion::cli {
 namespace {
@@ -34,12 +35,15 @@ enum class Kind {
   kSeconds,  // like kInt, in seconds
   kBytes,    // integer with an optional KiB/MiB/GiB (or K/M/G) suffix, in [min, max]
   kBool,     // true/false (also 1/0, yes/no, on/off); a flag without a value
+  kText,     // non-empty, spaces allowed, no control characters
+  kList,     // comma-separated (flag repeatable; TOML array of strings); items trimmed, non-empty
 };
 
 struct Value {
   std::string text;
   int64_t number = 0;
   bool flag = false;
+  std::vector<std::string> list;  // kList
 };
 
 struct Setting {
@@ -50,6 +54,8 @@ struct Setting {
   std::vector<std::string> choices;
   std::string default_value;  // parsed like any input; "" = no default
   void (*apply)(ServeConfig&, const Value&) = nullptr;
+  // Extra validation after the kind's own, which may also normalize the value.
+  Status (*check)(Value&) = nullptr;
 };
 
 constexpr int64_t kKiB = 1024;
@@ -69,14 +75,65 @@ std::string BytesText(int64_t n) {
 
 std::chrono::milliseconds ToMs(const Value& v) { return std::chrono::seconds(v.number); }
 
+std::string Lower(std::string_view s);
+
+Status CheckHsts(Value& v) {
+  const std::string t = Lower(v.text);
+  if (t == "auto" || t == "off") {
+    v.text = t;
+    return OkStatus();
+  }
+  if (t.rfind("max-age=", 0) != 0) {
+    return Error("expected 'auto', 'off' or a header value starting with max-age=, got '" + v.text + "'");
+  }
+  return OkStatus();
+}
+
+Status CheckDomains(Value& v) {
+  for (std::string& d : v.list) {
+    d = Lower(d);
+    if (!d.empty() && d.back() == '.') d.pop_back();
+    if (d.rfind("*.", 0) == 0) {
+      return Error("wildcard domain '" + d + "' needs the DNS-01 challenge, which bastion does not do; list the names");
+    }
+    if (tls::IsIpLiteral(d)) return Error("'" + d + "' is an IP address; --domain takes DNS names");
+    if (!tls::IsValidDnsName(d) || d.find('.') == std::string::npos) {
+      return Error("'" + d + "' is not a public DNS name (labels of letters, digits and '-', at least one dot)");
+    }
+  }
+  std::sort(v.list.begin(), v.list.end());
+  v.list.erase(std::unique(v.list.begin(), v.list.end()), v.list.end());
+  return OkStatus();
+}
+
+Status CheckEmail(Value& v) {
+  const size_t at = v.text.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 >= v.text.size() || v.text.find('@', at + 1) != std::string::npos ||
+      v.text.find(',') != std::string::npos) {
+    return Error("expected one e-mail address such as admin@example.com, got '" + v.text + "'");
+  }
+  return OkStatus();
+}
+
+Status CheckAcmeCa(Value& v) {
+  const std::string t = Lower(v.text);
+  if (t == "staging") v.text = std::string(kLetsEncryptStaging);
+  else if (t == "production" || t == "letsencrypt") v.text = std::string(kLetsEncryptProduction);
+  if (v.text.rfind("https://", 0) != 0 || v.text.size() <= 8) {
+    return Error("expected an https:// ACME directory URL or 'staging', got '" + v.text + "'");
+  }
+  return OkStatus();
+}
+
 // The one declaration of every setting. Order = order in --help and docs/CONFIG.md.
 const std::vector<Setting>& Table() {
   static const std::vector<Setting> table = [] {
     std::vector<Setting> t;
     const auto add = [&t](SettingInfo info, Kind kind, int64_t min, int64_t max, std::string default_value,
-                          void (*apply)(ServeConfig&, const Value&), std::vector<std::string> choices = {}) {
+                          void (*apply)(ServeConfig&, const Value&), std::vector<std::string> choices = {},
+                          Status (*check)(Value&) = nullptr) {
       if (info.default_text.empty()) info.default_text = default_value;
-      t.push_back(Setting{std::move(info), kind, min, max, std::move(choices), std::move(default_value), apply});
+      t.push_back(Setting{std::move(info), kind, min, max, std::move(choices), std::move(default_value), apply, check});
     };
     // clang-format off
     add({"config", "--config", "BASTION_CONFIG", "", "none",
@@ -150,8 +207,38 @@ const std::vector<Setting>& Table() {
         Kind::kInt, 1, 100000, std::to_string(http::kDefaultMaxConnections),
         [](ServeConfig& c, const Value& v) { c.limits.max_connections = static_cast<int>(v.number); });
     add({"no_tls", "--no-tls", "BASTION_NO_TLS", "no_tls", "",
-         "Serve plain HTTP (accepted now; plain HTTP is the only mode until TLS support lands)"},
+         "Serve plain HTTP instead of HTTPS (behind a TLS-terminating proxy, or in tests)"},
         Kind::kBool, 0, 0, "false", [](ServeConfig& c, const Value& v) { c.no_tls = v.flag; });
+    add({"tls_cert", "--tls-cert", "BASTION_TLS_CERT", "tls.cert", "none",
+         "PEM certificate chain to serve (with --tls-key); reloaded when the file changes or on SIGHUP"},
+        Kind::kPath, 0, 0, "", [](ServeConfig& c, const Value& v) { c.tls_cert = v.text; });
+    add({"tls_key", "--tls-key", "BASTION_TLS_KEY", "tls.key", "none",
+         "PEM private key of --tls-cert (unencrypted; keep it mode 0600)"},
+        Kind::kPath, 0, 0, "", [](ServeConfig& c, const Value& v) { c.tls_key = v.text; });
+    add({"hsts", "--hsts", "BASTION_HSTS", "tls.hsts", "",
+         "Strict-Transport-Security on HTTPS responses: a header value, 'off', or 'auto' "
+         "(max-age=31536000 with a real certificate, off with the local CA)"},
+        Kind::kText, 0, 0, "auto", [](ServeConfig& c, const Value& v) { c.hsts = v.text; }, {}, CheckHsts);
+    add({"http_port", "--http-port", "BASTION_HTTP_PORT", "http_port", "80 with --domain, otherwise off",
+         "Plain-HTTP port that answers ACME HTTP-01 challenges and redirects everything else to HTTPS "
+         "(0 = any free port)"},
+        Kind::kInt, 0, 65535, "", [](ServeConfig& c, const Value& v) { c.http_port = static_cast<int>(v.number); });
+    add({"domain", "--domain", "BASTION_DOMAIN", "acme.domains", "none",
+         "Domain to obtain a certificate for with ACME (repeatable; comma-separated in the environment)"},
+        Kind::kList, 0, 0, "", [](ServeConfig& c, const Value& v) { c.domains = v.list; }, {}, CheckDomains);
+    add({"email", "--email", "BASTION_EMAIL", "acme.email", "none",
+         "Contact e-mail for the ACME account (expiry and policy notices from the CA)"},
+        Kind::kString, 0, 0, "", [](ServeConfig& c, const Value& v) { c.email = v.text; }, {}, CheckEmail);
+    add({"acme_ca", "--acme-ca", "BASTION_ACME_CA", "acme.ca", std::string(kLetsEncryptProduction),
+         "ACME directory URL ('staging' = Let's Encrypt staging)"},
+        Kind::kString, 0, 0, std::string(kLetsEncryptProduction),
+        [](ServeConfig& c, const Value& v) { c.acme_ca = v.text; }, {}, CheckAcmeCa);
+    add({"acme_ca_root", "--acme-ca-root", "BASTION_ACME_CA_ROOT", "acme.ca_root", "the system's trusted roots",
+         "PEM file of the root that signs the ACME server's own HTTPS certificate (a private CA, Pebble)"},
+        Kind::kPath, 0, 0, "", [](ServeConfig& c, const Value& v) { c.acme_ca_root = v.text; });
+    add({"user", "--user", "BASTION_USER", "user", "none",
+         "When started as root: switch to this user after binding the ports and reading the keys"},
+        Kind::kString, 0, 0, "", [](ServeConfig& c, const Value& v) { c.user = v.text; });
     // clang-format on
     return t;
   }();
@@ -201,11 +288,36 @@ Status CheckRange(const Setting& s, int64_t n) {
   return Error("must be between " + show(s.min) + " and " + show(s.max) + ", got " + show(n));
 }
 
-// Parses a value given as text (flag, environment variable, default, TOML string).
-Result<Value> ParseText(const Setting& s, std::string_view text) {
+// Parses a value given as text (flag, environment variable, default, TOML string) by its kind.
+Result<Value> ParseTextKind(const Setting& s, std::string_view text) {
   Value v;
   v.text = std::string(text);
   switch (s.kind) {
+    case Kind::kText:
+      if (text.empty()) return Error("must not be empty");
+      for (const char c : text) {
+        if (std::iscntrl(static_cast<unsigned char>(c))) return Error("must not contain control characters");
+      }
+      return v;
+    case Kind::kList: {
+      size_t start = 0;
+      while (start <= text.size()) {
+        size_t end = text.find(',', start);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view item = text.substr(start, end - start);
+        while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
+        while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
+        if (item.empty()) return Error("empty item in the list '" + v.text + "'");
+        for (const char c : item) {
+          if (std::isspace(static_cast<unsigned char>(c)) || std::iscntrl(static_cast<unsigned char>(c))) {
+            return Error("must not contain spaces or control characters, got '" + std::string(item) + "'");
+          }
+        }
+        v.list.emplace_back(item);
+        start = end + 1;
+      }
+      return v;
+    }
     case Kind::kString:
       if (text.empty()) return Error("must not be empty");
       for (const char c : text) {
@@ -254,6 +366,17 @@ Result<Value> ParseText(const Setting& s, std::string_view text) {
   return Error("unknown setting kind");
 }
 
+// Parses by kind, then the setting's own check.
+Result<Value> ParseText(const Setting& s, std::string_view text) {
+  BASTION_ASSIGN_OR_RETURN(Value v, ParseTextKind(s, text));
+  if (s.check != nullptr) BASTION_RETURN_IF_ERROR(s.check(v));
+  if (s.kind == Kind::kList) {
+    v.text.clear();
+    for (const std::string& item : v.list) v.text += (v.text.empty() ? "" : ",") + item;
+  }
+  return v;
+}
+
 std::string_view TomlTypeName(toml::node_type type) {
   switch (type) {
     case toml::node_type::string: return "a string";
@@ -278,6 +401,8 @@ std::string_view ExpectedTomlType(Kind kind) {
     case Kind::kSeconds: return "an integer (seconds)";
     case Kind::kBytes: return "an integer or a string such as \"8MiB\"";
     case Kind::kBool: return "a boolean";
+    case Kind::kText: return "a string";
+    case Kind::kList: return "an array of strings";
   }
   return "a value";
 }
@@ -288,7 +413,19 @@ Result<Value> ParseToml(const Setting& s, const toml::node& node) {
     return Error("expected " + std::string(ExpectedTomlType(s.kind)) + ", got " + std::string(TomlTypeName(node.type())));
   };
   switch (s.kind) {
+    case Kind::kList: {
+      if (node.is_string()) return ParseText(s, node.as_string()->get());
+      if (!node.is_array()) return mismatch();
+      std::string joined;
+      for (const toml::node& item : *node.as_array()) {
+        if (!item.is_string()) return mismatch();
+        joined += (joined.empty() ? "" : ",") + item.as_string()->get();
+      }
+      if (joined.empty()) return Error("the list is empty");
+      return ParseText(s, joined);
+    }
     case Kind::kString:
+    case Kind::kText:
     case Kind::kPath:
       if (!node.is_string()) return mismatch();
       return ParseText(s, node.as_string()->get());
@@ -434,6 +571,21 @@ std::string_view SettingSourceName(SettingSource source) {
   return "?";
 }
 
+ServeConfig::TlsMode ServeConfig::tls_mode() const {
+  if (no_tls) return TlsMode::kOff;
+  if (!tls_cert.empty()) return TlsMode::kFiles;
+  if (!domains.empty()) return TlsMode::kAcme;
+  return TlsMode::kLocal;
+}
+
+std::string ServeConfig::HstsHeader() const {
+  if (hsts == "off" || tls_mode() == TlsMode::kOff) return "";
+  if (hsts != "auto") return hsts;
+  // HSTS is per host name, whatever the port: a browser told so by a local-CA server on
+  // localhost would refuse plain HTTP to every other development server on localhost.
+  return tls_mode() == TlsMode::kLocal ? "" : "max-age=31536000";
+}
+
 http::ServerOptions ServeConfig::ToServerOptions() const {
   http::ServerOptions o;
   o.host = host;
@@ -466,19 +618,27 @@ void RegisterServeFlags(CLI::App* app, ServeFlags* flags) {
           s.info.flags, [flags, name](int64_t count) { flags->given[name] = count > 0 ? "true" : "false"; }, help);
       continue;
     }
+    const bool list = s.kind == Kind::kList;
     CLI::Option* option = app->add_option(
         s.info.flags,
-        [flags, name](const CLI::results_t& results) {
-          flags->given[name] = results.back();
+        [flags, name, list](const CLI::results_t& results) {
+          if (!list) {
+            flags->given[name] = results.back();
+            return true;
+          }
+          std::string joined;  // --domain a --domain b,c: every value counts
+          for (const std::string& r : results) joined += (joined.empty() ? "" : ",") + r;
+          flags->given[name] = joined;
           return true;
         },
         help);
-    option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    option->multi_option_policy(list ? CLI::MultiOptionPolicy::TakeAll : CLI::MultiOptionPolicy::TakeLast);
     switch (s.kind) {
       case Kind::kPath: option->type_name("PATH"); break;
       case Kind::kInt: option->type_name("INT"); break;
       case Kind::kSeconds: option->type_name("SECONDS"); break;
       case Kind::kBytes: option->type_name("BYTES"); break;
+      case Kind::kList: option->type_name("NAME"); break;
       default: option->type_name("TEXT"); break;
     }
   }
@@ -555,6 +715,24 @@ Result<ServeConfig> ResolveServeConfig(const ServeFlags& flags, const EnvLookup&
     return Error("model '" + config.model_path + "' is not a regular file");
   }
   if (config.alias.empty()) config.alias = DeriveAlias(config.model_path);
+
+  // TLS: which way the certificate comes, and the settings that only make sense together.
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return Error("--tls-cert and --tls-key go together: give both files, or neither");
+  }
+  if (!config.tls_cert.empty() && !config.domains.empty()) {
+    return Error("--tls-cert/--tls-key and --domain are two ways to get a certificate; choose one");
+  }
+  if (config.no_tls && (!config.tls_cert.empty() || !config.domains.empty())) {
+    return Error("--no-tls serves plain HTTP, but a certificate was configured (--tls-cert or --domain)");
+  }
+  if (config.http_port < 0 && !config.domains.empty()) config.http_port = 80;
+  if (config.no_tls && config.http_port >= 0) {
+    return Error("--http-port redirects to HTTPS, which --no-tls turns off");
+  }
+  if (config.http_port > 0 && config.http_port == config.port) {
+    return Error("--http-port and --port are both " + std::to_string(config.port) + "; they need different ports");
+  }
   return config;
 }
 

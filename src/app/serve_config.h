@@ -31,6 +31,9 @@ class App;
 
 namespace bastion::cli {
 
+inline constexpr std::string_view kLetsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory";
+inline constexpr std::string_view kLetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
 // Where a setting's value came from.
 enum class SettingSource { kDefault, kFile, kEnv, kFlag };
 std::string_view SettingSourceName(SettingSource source);  // "default", "config file", ...
@@ -50,7 +53,23 @@ struct ServeConfig {
   int http_threads = 0;
   int shutdown_timeout_s = 0;
   http::ServerLimits limits;
-  bool no_tls = false;     // recorded; plain HTTP is the only mode until TLS lands
+  bool no_tls = false;     // plain HTTP on the main port
+
+  // TLS. The certificate comes one of three ways (tls_mode()).
+  std::string tls_cert, tls_key;  // files mode: PEM paths ("" = not given)
+  std::string hsts;               // "auto", "off" or a header value (see HstsHeader)
+  int http_port = -1;             // plain-HTTP redirect/HTTP-01 listener; -1 = none (80 with domains)
+  std::vector<std::string> domains;  // acme mode: lower-case, sorted, unique
+  std::string email;              // ACME account contact, "" = none
+  std::string acme_ca;            // ACME directory URL ("staging" already expanded)
+  std::string acme_ca_root;       // PEM trust root for the ACME server's HTTPS, "" = system roots
+  std::string user;               // drop root privileges to this user after binding, "" = don't
+
+  enum class TlsMode { kOff, kLocal, kFiles, kAcme };
+  TlsMode tls_mode() const;
+  // The Strict-Transport-Security value to send, "" for none: 'auto' is max-age=31536000 for
+  // files and acme, none for the local CA (see serve_config.cc).
+  std::string HstsHeader() const;
 
   // Setting name ("port") -> where its value came from, for the startup log.
   std::map<std::string, SettingSource> sources;

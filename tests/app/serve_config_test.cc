@@ -96,6 +96,19 @@ std::string ValueOf(const ServeConfig& c, const std::string& name) {
   if (name == "send_timeout") return s(c.limits.send_timeout);
   if (name == "max_connections") return std::to_string(c.limits.max_connections);
   if (name == "no_tls") return c.no_tls ? "true" : "false";
+  if (name == "tls_cert") return c.tls_cert;
+  if (name == "tls_key") return c.tls_key;
+  if (name == "hsts") return c.hsts;
+  if (name == "http_port") return std::to_string(c.http_port);
+  if (name == "domain") {
+    std::string joined;
+    for (const std::string& d : c.domains) joined += (joined.empty() ? "" : ",") + d;
+    return joined;
+  }
+  if (name == "email") return c.email;
+  if (name == "acme_ca") return c.acme_ca;
+  if (name == "acme_ca_root") return c.acme_ca_root;
+  if (name == "user") return c.user;
   ADD_FAILURE() << "setting '" << name << "' is not covered by this test";
   return "";
 }
@@ -149,6 +162,16 @@ std::vector<Sample> SamplesFor(const std::string& name, const std::string& dir) 
   if (name == "max_header_bytes") return {{"2048", "2048"}, {"", "4096"}, {"", "8192"}};
   if (name == "max_body_bytes") return {{"\"2KiB\"", "2048"}, {"", "4096"}, {"", "8192"}};
   if (name == "no_tls") return {{"true", "true"}, {"", "false"}, {"", "true"}};
+  if (name == "tls_cert") return {{"\"/c1.pem\"", "/c1.pem"}, {"", "/c2.pem"}, {"", "/c3.pem"}};
+  if (name == "tls_key") return {{"\"/k1.pem\"", "/k1.pem"}, {"", "/k2.pem"}, {"", "/k3.pem"}};
+  if (name == "acme_ca_root") return {{"\"/r1.pem\"", "/r1.pem"}, {"", "/r2.pem"}, {"", "/r3.pem"}};
+  if (name == "hsts") return {{"\"off\"", "off"}, {"", "max-age=60"}, {"", "max-age=600; includeSubDomains"}};
+  if (name == "domain") return {{"[\"b.example.com\", \"a.example.com\"]", "a.example.com,b.example.com"},
+                                {"", "x.example.org"}, {"", "ai.example.net"}};
+  if (name == "email") return {{"\"a@example.com\"", "a@example.com"}, {"", "b@example.com"}, {"", "c@example.com"}};
+  if (name == "acme_ca") return {{"\"https://ca.test/dir\"", "https://ca.test/dir"}, {"", "https://ca2.test/dir"},
+                                 {"", "https://ca3.test/dir"}};
+  if (name == "user") return {{"\"u1\"", "u1"}, {"", "u2"}, {"", "u3"}};
   // Integers and seconds: small values inside every range used.
   return {{"17", "17"}, {"", "18"}, {"", "19"}};
 }
@@ -162,8 +185,11 @@ TEST_F(ServeConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefaultForEverySetting
     const std::string flag = s.flags.substr(s.flags.rfind(',') + 1);
     const std::string file = WriteFile("p.toml", s.toml_key + " = " + samples[0].toml + "\n");
     // The model must come from somewhere when the setting under test is not the model.
-    const std::vector<std::string> model_args =
+    std::vector<std::string> model_args =
         s.name == "model" ? std::vector<std::string>{} : std::vector<std::string>{"--model", model_};
+    // The certificate files only come in pairs.
+    if (s.name == "tls_cert") model_args.insert(model_args.end(), {"--tls-key", "/k.pem"});
+    if (s.name == "tls_key") model_args.insert(model_args.end(), {"--tls-cert", "/c.pem"});
 
     env_.erase(s.env);
     std::vector<std::string> args = model_args;
@@ -381,6 +407,54 @@ TEST_F(ServeConfigTest, HelpListsEverySettingWithEnvAndDefault) {
   EXPECT_NE(help.find("11434 is Ollama's"), std::string::npos);
   EXPECT_NE(help.find("[default: 8MiB]"), std::string::npos);
   EXPECT_NE(help.find("a flag beats the environment"), std::string::npos);
+}
+
+TEST_F(ServeConfigTest, TlsModesAndTheirChecks) {
+  ServeConfig c = MustResolve({"-m", model_});
+  EXPECT_EQ(c.tls_mode(), ServeConfig::TlsMode::kLocal);
+  EXPECT_EQ(c.http_port, -1);
+  EXPECT_EQ(c.hsts, "auto");
+  EXPECT_EQ(c.HstsHeader(), "");  // local CA: no HSTS on localhost
+  EXPECT_EQ(c.acme_ca, std::string(kLetsEncryptProduction));
+
+  c = MustResolve({"-m", model_, "--no-tls"});
+  EXPECT_EQ(c.tls_mode(), ServeConfig::TlsMode::kOff);
+  EXPECT_EQ(c.HstsHeader(), "");
+
+  c = MustResolve({"-m", model_, "--tls-cert", "/c.pem", "--tls-key", "/k.pem"});
+  EXPECT_EQ(c.tls_mode(), ServeConfig::TlsMode::kFiles);
+  EXPECT_EQ(c.HstsHeader(), "max-age=31536000");
+  EXPECT_EQ(c.http_port, -1);
+
+  c = MustResolve({"-m", model_, "--domain", "AI.Example.com", "--domain", "b.example.com,ai.example.com",
+                   "--acme-ca", "staging", "--email", "me@example.com"});
+  EXPECT_EQ(c.tls_mode(), ServeConfig::TlsMode::kAcme);
+  EXPECT_EQ(c.domains, (std::vector<std::string>{"ai.example.com", "b.example.com"}));
+  EXPECT_EQ(c.http_port, 80);
+  EXPECT_EQ(c.acme_ca, std::string(kLetsEncryptStaging));
+  EXPECT_EQ(c.HstsHeader(), "max-age=31536000");
+  EXPECT_EQ(MustResolve({"-m", model_, "--domain", "a.example.com", "--http-port", "8080"}).http_port, 8080);
+  EXPECT_EQ(MustResolve({"-m", model_, "--domain", "a.example.com", "--hsts", "off"}).HstsHeader(), "");
+  EXPECT_EQ(MustResolve({"-m", model_, "--hsts", "max-age=5"}).HstsHeader(), "max-age=5");
+
+  EXPECT_NE(ErrorOf({"-m", model_, "--tls-cert", "/c.pem"}).find("go together"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--tls-cert", "/c", "--tls-key", "/k", "--domain", "a.example.com"})
+                .find("choose one"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--no-tls", "--domain", "a.example.com"}).find("--no-tls"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--no-tls", "--http-port", "80"}).find("--no-tls"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--port", "8080", "--http-port", "8080"}).find("different ports"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--domain", "*.example.com"}).find("DNS-01"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--domain", "localhost"}).find("not a public DNS name"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--domain", "bad_name!.com"}).find("not a public DNS name"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--domain", "10.0.0.1"}).find("IP address"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--domain", "a.example.com,"}).find("empty item"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--email", "nobody"}).find("e-mail"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--acme-ca", "http://ca.test/dir"}).find("https://"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--hsts", "yes"}).find("max-age"), std::string::npos);
+  env_["BASTION_DOMAIN"] = "a.example.com, b.example.com";
+  EXPECT_EQ(MustResolve({"-m", model_}).domains, (std::vector<std::string>{"a.example.com", "b.example.com"}));
+  env_.erase("BASTION_DOMAIN");
 }
 
 TEST_F(ServeConfigTest, LlamaCppStyleNpFlag) {

@@ -22,21 +22,30 @@ export function tinyModel() {
 
 export const MODEL = 'tiny';
 
-// Starts a server; resolves to {url, proc, stderr(), stop()} once it listens.
-export function startServer(extraArgs = [], { model = tinyModel(), alias = MODEL } = {}) {
-  const args = ['serve', '-m', model, '--alias', alias, '--host', '127.0.0.1', '--port', '0', '--no-tls',
-                '--state-dir', mkdtempSync(path.join(tmpdir(), 'bastion-state-')), ...extraArgs];
+// Starts a server; resolves to {url, proc, log(), stop(), stateDir, caFile, httpUrl} once it
+// listens. Plain HTTP (--no-tls) unless tls is true: then HTTPS with the local CA in stateDir
+// (caFile is its certificate) and, with httpPort, the plain-HTTP redirect listener (httpUrl).
+export function startServer(extraArgs = [], { model = tinyModel(), alias = MODEL, tls = false, stateDir = null,
+                                              httpPort = null } = {}) {
+  const state = stateDir ?? mkdtempSync(path.join(tmpdir(), 'bastion-state-'));
+  const args = ['serve', '-m', model, '--alias', alias, '--host', '127.0.0.1', '--port', '0',
+                ...(tls ? [] : ['--no-tls']), ...(httpPort === null ? [] : ['--http-port', String(httpPort)]),
+                '--state-dir', state, ...extraArgs];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start:\n' + log)), 30000);
     const onData = (chunk) => {
       log += chunk.toString();
-      const m = log.match(/listening on (http:\/\/[^\s]+)/);
+      const m = log.match(/listening on (https?:\/\/[^\s]+)/);
       if (m) {
         clearTimeout(timer);
+        const redirect = log.match(/plain HTTP on (http:\/\/[^\s]+) redirects/);
         resolve({
           url: m[1].replace(/\/$/, ''),
+          httpUrl: redirect ? redirect[1] : null,
+          stateDir: state,
+          caFile: path.join(state, 'tls', 'local-ca', 'ca.crt'),
           proc,
           log: () => log,
           stop: (signal = 'SIGTERM') => new Promise((res) => {
