@@ -25,7 +25,10 @@
 #include <mutex>
 #include <thread>
 
+#include "acme/acme_client.h"
 #include "api/routes.h"
+#include "app/acme_challenge_solver.h"
+#include "certs/cert_manager.h"
 #include "app/cli_common.h"
 #include "app/serve_config.h"
 #include "app/version.h"
@@ -211,6 +214,9 @@ int RunServe(const ServeFlags& flags) {
   if (!tls_setup.ok()) return Fail(tls_setup.error());
   TlsSetup& tls_state = *tls_setup;
 
+  // A peer that closes a socket must be an error on that socket, never the end of the process
+  // (libcurl in the ACME client and OpenSSL write to sockets without MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
   // Signals first: a SIGTERM during the model load must not kill the process half-way.
   http::TerminationSignals signals;
 
@@ -266,11 +272,33 @@ int RunServe(const ServeFlags& flags) {
     if (!created.ok()) return Fail(created.error());
     redirect_server = std::move(*created);
   }
-  // TODO(lead): acme mode — start certs::CertManager here with tls_state.store (certificates and
-  // TLS-ALPN-01 challenges) and tls_state.http01 (HTTP-01 tokens); it replaces the placeholder.
-
   // Every port is bound and every key read: now the root privileges can go.
   if (Status st = DropPrivileges(c.user, c.state_dir); !st.ok()) return Fail(st.error());
+
+  // ACME mode: the certificate manager replaces the self-signed placeholder with the stored
+  // certificate at once, or with a new one when the CA has issued it (in the background: serving
+  // never waits for the CA). Started after the privilege drop so every file it writes belongs to
+  // the serving user. HTTP-01 goes through the redirect listener, TLS-ALPN-01 through the store.
+  std::unique_ptr<ListenerChallengeSolver> solver;
+  std::unique_ptr<certs::CertManager> cert_manager;
+  if (c.tls_mode() == ServeConfig::TlsMode::kAcme) {
+    solver = std::make_unique<ListenerChallengeSolver>(redirect_server ? tls_state.http01 : nullptr, tls_state.store);
+    certs::CertManagerOptions o;
+    o.state_dir = c.state_dir;
+    o.domains = c.domains;
+    o.acme.directory_url = c.acme_ca;
+    o.acme.ca_root_file = c.acme_ca_root;
+    o.acme.email = c.email;
+    o.challenge_order.clear();
+    for (const std::string& t : c.acme_challenges) {
+      o.challenge_order.push_back(t == "http-01" ? acme::ChallengeType::kHttp01 : acme::ChallengeType::kTlsAlpn01);
+    }
+    o.backoff_initial = std::chrono::seconds(c.acme_retry_min_s);
+    auto created = certs::CertManager::Create(std::move(o), *solver, tls_state.store);
+    if (!created.ok()) return Fail(created.error());
+    cert_manager = std::move(*created);
+    if (Status st = cert_manager->Start(); !st.ok()) return Fail(st.error());
+  }
 
   std::fprintf(stderr, "bastion %s: serving %s as '%s' (%s)\n", kVersion, c.model_path.c_str(), c.alias.c_str(),
                m.Describe().c_str());
@@ -300,6 +328,7 @@ int RunServe(const ServeFlags& flags) {
   // streams drain to their clients and closes.
   const auto deadline = c.shutdown_timeout();
   const auto start = std::chrono::steady_clock::now();
+  if (cert_manager != nullptr) cert_manager->Stop();  // before the listeners that answer its challenges
   (*engine)->Shutdown(deadline);
   const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   if (redirect_server != nullptr) redirect_server->Shutdown(std::chrono::milliseconds(0));

@@ -125,6 +125,20 @@ Status CheckAcmeCa(Value& v) {
   return OkStatus();
 }
 
+// ACME challenge types, in the order to try them; each at most once.
+Status CheckChallenges(Value& v) {
+  std::vector<std::string> seen;
+  for (std::string& t : v.list) {
+    t = Lower(t);
+    if (t != "http-01" && t != "tls-alpn-01") {
+      return Error("expected http-01 or tls-alpn-01 (dns-01 is not supported), got '" + t + "'");
+    }
+    if (std::find(seen.begin(), seen.end(), t) != seen.end()) return Error("'" + t + "' is listed twice");
+    seen.push_back(t);
+  }
+  return OkStatus();
+}
+
 // The one declaration of every setting. Order = order in --help and docs/CONFIG.md.
 const std::vector<Setting>& Table() {
   static const std::vector<Setting> table = [] {
@@ -236,6 +250,16 @@ const std::vector<Setting>& Table() {
     add({"acme_ca_root", "--acme-ca-root", "BASTION_ACME_CA_ROOT", "acme.ca_root", "the system's trusted roots",
          "PEM file of the root that signs the ACME server's own HTTPS certificate (a private CA, Pebble)"},
         Kind::kPath, 0, 0, "", [](ServeConfig& c, const Value& v) { c.acme_ca_root = v.text; });
+    add({"acme_challenge", "--acme-challenge", "BASTION_ACME_CHALLENGE", "acme.challenges", "http-01,tls-alpn-01",
+         "ACME challenge types to use, in the order tried; a type that fails falls back to the next "
+         "(http-01 needs --http-port reachable as port 80, tls-alpn-01 the HTTPS port as 443)"},
+        Kind::kList, 0, 0, "http-01,tls-alpn-01",
+        [](ServeConfig& c, const Value& v) { c.acme_challenges = v.list; }, {}, CheckChallenges);
+    add({"acme_retry_min", "--acme-retry-min", "BASTION_ACME_RETRY_MIN", "acme.retry_min", "60",
+         "Seconds to wait after a failed certificate order before the next; doubles (with jitter) after "
+         "each failure up to a day, and a longer Retry-After from the CA wins"},
+        Kind::kSeconds, 1, 86400, "60",
+        [](ServeConfig& c, const Value& v) { c.acme_retry_min_s = static_cast<int>(v.number); });
     add({"user", "--user", "BASTION_USER", "user", "none",
          "When started as root: switch to this user after binding the ports and reading the keys"},
         Kind::kString, 0, 0, "", [](ServeConfig& c, const Value& v) { c.user = v.text; });

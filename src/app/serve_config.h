@@ -63,6 +63,8 @@ struct ServeConfig {
   std::string email;              // ACME account contact, "" = none
   std::string acme_ca;            // ACME directory URL ("staging" already expanded)
   std::string acme_ca_root;       // PEM trust root for the ACME server's HTTPS, "" = system roots
+  std::vector<std::string> acme_challenges;  // "http-01", "tls-alpn-01": the types tried, in order
+  int acme_retry_min_s = 60;      // first wait after a failed order (doubles up to a day)
   std::string user;               // drop root privileges to this user after binding, "" = don't
 
   enum class TlsMode { kOff, kLocal, kFiles, kAcme };

@@ -108,6 +108,12 @@ std::string ValueOf(const ServeConfig& c, const std::string& name) {
   if (name == "email") return c.email;
   if (name == "acme_ca") return c.acme_ca;
   if (name == "acme_ca_root") return c.acme_ca_root;
+  if (name == "acme_challenge") {
+    std::string joined;
+    for (const std::string& t : c.acme_challenges) joined += (joined.empty() ? "" : ",") + t;
+    return joined;
+  }
+  if (name == "acme_retry_min") return std::to_string(c.acme_retry_min_s);
   if (name == "user") return c.user;
   ADD_FAILURE() << "setting '" << name << "' is not covered by this test";
   return "";
@@ -172,6 +178,8 @@ std::vector<Sample> SamplesFor(const std::string& name, const std::string& dir) 
   if (name == "acme_ca") return {{"\"https://ca.test/dir\"", "https://ca.test/dir"}, {"", "https://ca2.test/dir"},
                                  {"", "https://ca3.test/dir"}};
   if (name == "user") return {{"\"u1\"", "u1"}, {"", "u2"}, {"", "u3"}};
+  if (name == "acme_challenge") return {{"[\"tls-alpn-01\"]", "tls-alpn-01"}, {"", "http-01"},
+                                        {"", "tls-alpn-01,http-01"}};
   // Integers and seconds: small values inside every range used.
   return {{"17", "17"}, {"", "18"}, {"", "19"}};
 }
@@ -452,6 +460,14 @@ TEST_F(ServeConfigTest, TlsModesAndTheirChecks) {
   EXPECT_NE(ErrorOf({"-m", model_, "--email", "nobody"}).find("e-mail"), std::string::npos);
   EXPECT_NE(ErrorOf({"-m", model_, "--acme-ca", "http://ca.test/dir"}).find("https://"), std::string::npos);
   EXPECT_NE(ErrorOf({"-m", model_, "--hsts", "yes"}).find("max-age"), std::string::npos);
+  // ACME challenge types: the default order, a chosen one, and bad lists.
+  EXPECT_EQ(c.acme_challenges, (std::vector<std::string>{"http-01", "tls-alpn-01"}));
+  EXPECT_EQ(c.acme_retry_min_s, 60);
+  EXPECT_EQ(MustResolve({"-m", model_, "--acme-challenge", "TLS-ALPN-01"}).acme_challenges,
+            (std::vector<std::string>{"tls-alpn-01"}));
+  EXPECT_NE(ErrorOf({"-m", model_, "--acme-challenge", "dns-01"}).find("not supported"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--acme-challenge", "http-01,http-01"}).find("twice"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--acme-retry-min", "0"}).find("acme"), std::string::npos);
   env_["BASTION_DOMAIN"] = "a.example.com, b.example.com";
   EXPECT_EQ(MustResolve({"-m", model_}).domains, (std::vector<std::string>{"a.example.com", "b.example.com"}));
   env_.erase("BASTION_DOMAIN");
