@@ -70,3 +70,35 @@ test('HTTPS with the local CA, redirect listener, clients trusting the CA', asyn
   assert.match(child.stdout, /pass 2/, `both client tests ran:\n${child.stdout}`);
   assert.equal(readFileSync(path.join(stateDir, 'tls', 'local-ca', 'ca.crt'), 'utf8'), caPem, 'CA reused on restart');
 });
+
+// Started as root with --user: binds a privileged port and reads the keys as root, then runs as
+// the unprivileged user and still serves (and owns its state directory). Only where the test
+// itself runs as root (CI does) and the `nobody` user exists.
+const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const nobody = (() => { try { return /^nobody:/m.test(readFileSync('/etc/passwd', 'utf8')); } catch { return false; } })();
+test('--user drops root after binding a port below 1024', { skip: asRoot && nobody ? false : 'needs root and the nobody user' }, async () => {
+  // A free privileged port: the kernel tells us which one by a failed or successful bind.
+  const net = await import('node:net');
+  let port = 0;
+  for (let p = 600; p < 1000 && port === 0; p += 7) {
+    port = await new Promise((res) => {
+      const s = net.createServer().once('error', () => res(0)).listen(p, '127.0.0.1', () => s.close(() => res(p)));
+    });
+  }
+  assert.ok(port > 0, 'found a free port below 1024');
+  const { mkdtempSync, chmodSync } = await import('node:fs');
+  const os = await import('node:os');
+  // The model file must stay readable once bastion is `nobody`.
+  const stateParent = mkdtempSync(path.join(os.tmpdir(), 'bastion-user-'));
+  chmodSync(stateParent, 0o755);
+  const server = await startServer(['--port', String(port), '--user', 'nobody'], { tls: true, stateDir: path.join(stateParent, 'state') });
+  try {
+    const status = readFileSync(`/proc/${server.proc.pid}/status`, 'utf8');
+    assert.match(status, /^Uid:\s+65534\s+65534\s+65534\s+65534$/m, 'runs as nobody (real, effective, saved, fs)');
+    assert.match(status, /^Gid:\s+65534\s+65534\s+65534\s+65534$/m);
+    assert.equal(statSync(path.join(stateParent, 'state', 'tls', 'local-ca', 'ca.key')).uid, 65534, 'state dir given to nobody');
+    assert.match(curl(['--cacert', server.caFile, `https://127.0.0.1:${port}/api/version`]), /"version"/);
+  } finally {
+    await server.stop();
+  }
+});
