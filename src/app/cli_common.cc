@@ -18,6 +18,21 @@ int Fail(const std::string& message) {
 
 int Fail(const Error& error) { return Fail(error.message()); }
 
+Result<std::string> ResolveStateDir(const std::string& flag) {
+  std::string dir = flag;
+  if (dir.empty()) {
+    const char* env = std::getenv("BASTION_HOME");
+    dir = env != nullptr && env[0] != '\0' ? env : "~/.bastion";
+  }
+  if (dir == "~" || dir.rfind("~/", 0) == 0) {
+    const char* home = std::getenv("HOME");
+    if (home == nullptr || home[0] == '\0') return Error("cannot expand '~' in the state directory: HOME is not set");
+    dir = std::string(home) + dir.substr(1);
+  }
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
 void ModelOptions::Register(CLI::App* app, bool with_context) {
   app->add_option("-m,--model", model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
   app->add_option("-t,--threads", threads, "Threads to use (default: all cores)")->check(CLI::Range(0, 1024));

@@ -71,6 +71,10 @@ Result<std::vector<int32_t>> ParseTokenList(const std::string& text);
 // Reads all of stdin.
 std::string ReadAllStdin();
 
+// The state directory for `cert` and `keys`: the same default as `serve` (--state-dir >
+// BASTION_HOME > ~/.bastion), "~" expanded, trailing '/' removed.
+Result<std::string> ResolveStateDir(const std::string& flag);
+
 // Subcommand registration (each in its own file).
 Command AddGenerateCommand(CLI::App& root);
 Command AddEvalCommand(CLI::App& root);
@@ -81,5 +85,6 @@ Command AddSynthCommand(CLI::App& root);
 Command AddShowCommand(CLI::App& root);
 Command AddServeCommand(CLI::App& root);
 Command AddCertCommand(CLI::App& root);  // cmd_cert.cc: `bastion cert status|renew`
+Command AddKeysCommand(CLI::App& root);  // cmd_keys.cc: `bastion keys create|list|revoke`
 
 }  // namespace bastion::cli

@@ -42,22 +42,6 @@ struct CertArgs {
   int http_port = 80;
 };
 
-// The same default as `serve` (--state-dir > BASTION_HOME > ~/.bastion), "~" expanded.
-Result<std::string> ResolveStateDir(const std::string& flag) {
-  std::string dir = flag;
-  if (dir.empty()) {
-    const char* env = std::getenv("BASTION_HOME");
-    dir = env != nullptr && env[0] != '\0' ? env : "~/.bastion";
-  }
-  if (dir == "~" || dir.rfind("~/", 0) == 0) {
-    const char* home = std::getenv("HOME");
-    if (home == nullptr || home[0] == '\0') return Error("cannot expand '~' in the state directory: HOME is not set");
-    dir = std::string(home) + dir.substr(1);
-  }
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  return dir;
-}
-
 std::string Join(const std::vector<std::string>& items) {
   std::string out;
   for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;

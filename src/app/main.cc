@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   std::vector<Command> commands = {
       AddGenerateCommand(root), AddEvalCommand(root),  AddTokenizeCommand(root), AddRunCommand(root),
       AddBenchCommand(root),    AddSynthCommand(root), AddShowCommand(root),     AddServeCommand(root),
-      AddCertCommand(root),
+      AddCertCommand(root),     AddKeysCommand(root),
   };
 
   RewriteLegacyServeFlags(argc, argv);
