@@ -28,6 +28,7 @@ async function startServer() {
   if (args.url) return { url: args.url, name: args.name ?? 'model', stop: async () => {} };
   const proc = spawn(args.bin ?? 'build/release/bastion',
     ['serve', '-m', args.model, '--alias', 'bench', '--port', '0', '--no-tls', '--parallel', args.parallel ?? '8',
+     '--rate', '1000r/s', '--burst', '1000',
      '--state-dir', mkdtempSync(path.join(tmpdir(), 'bastion-bench-'))], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const url = await new Promise((resolve, reject) => {

@@ -26,7 +26,12 @@
 #include <thread>
 
 #include "acme/acme_client.h"
+#include "api/request_guard.h"
 #include "api/routes.h"
+#include "keys/key_store.h"
+#include "policy/cors.h"
+#include "policy/rate_limiter.h"
+#include "policy/trusted_proxies.h"
 #include "app/acme_challenge_solver.h"
 #include "certs/cert_manager.h"
 #include "app/cli_common.h"
@@ -243,6 +248,42 @@ int RunServe(const ServeFlags& flags) {
   registry.Add(c.alias, c.model_path, &m, engine->get());
   api::HttpMetrics http_metrics;
   auto router = std::make_shared<http::Router>();
+  // The guard: API keys, rate limits, trusted proxies, CORS (api/request_guard.h). Secure by
+  // default: a listener on anything but loopback needs API keys unless --insecure-no-auth.
+  auto key_store = keys::KeyStore::Load(c.state_dir);
+  if (!key_store.ok()) return Fail(key_store.error());
+  const bool public_listener = !c.ListensOnLoopbackOnly();
+  if (public_listener && (*key_store)->empty() && !c.insecure_no_auth) {
+    std::fprintf(stderr,
+                 "bastion: error: refusing to serve on %s without API keys: anyone who can reach it could use "
+                 "the model. Create a key first (bastion keys create --name NAME --state-dir %s), listen on "
+                 "127.0.0.1, or pass --insecure-no-auth if something in front of bastion authenticates clients.\n",
+                 c.host.c_str(), c.state_dir.c_str());
+    return kExitUsage;
+  }
+  auto client_limit = policy::ParseRateLimit(c.rate, c.burst);
+  if (!client_limit.ok()) return Fail(client_limit.error());
+  policy::RateLimiter::Options lo;
+  lo.limit = *client_limit;
+  auto client_limiter = policy::RateLimiter::Create(lo);
+  if (!client_limiter.ok()) return Fail(client_limiter.error());
+  std::string proxies_text;
+  for (const std::string& p : c.trusted_proxies) proxies_text += (proxies_text.empty() ? "" : ",") + p;
+  auto proxies = policy::TrustedProxies::Parse(proxies_text);
+  if (!proxies.ok()) return Fail(proxies.error());
+  policy::CorsOptions cors_options;
+  cors_options.allowed_origins = c.cors_origins;
+  auto cors = policy::CorsPolicy::Create(cors_options);
+  if (!cors.ok()) return Fail(cors.error());
+  api::GuardOptions go;
+  go.keys = key_store->get();
+  go.client_limiter = client_limiter->get();
+  go.proxies = std::move(*proxies);
+  go.cors = std::move(*cors);
+  go.public_metrics = c.public_metrics;
+  go.require_key = public_listener && !c.insecure_no_auth;
+  auto guard_metrics = std::make_shared<api::GuardMetrics>();
+  api::InstallRequestGuard(*router, std::move(go), guard_metrics);
   api::RegisterAllRoutes(*router, api::ApiContext{&registry, &http_metrics});
 
   http::ServerOptions so = c.ToServerOptions();
@@ -316,6 +357,11 @@ int RunServe(const ServeFlags& flags) {
     std::fprintf(stderr, "bastion: plain HTTP on http://%s:%u redirects to HTTPS (and answers ACME HTTP-01)\n",
                  shown_host.c_str(), redirect_server->port());
   }
+  std::fprintf(stderr, "bastion: guard: %s; %s per client address%s%s\n",
+               (*key_store)->empty() ? (public_listener ? "no API keys (--insecure-no-auth)" : "no API keys (loopback only)")
+                                     : (std::to_string((*key_store)->size()) + " API key(s) required").c_str(),
+               policy::FormatRateLimit(*client_limit).c_str(), c.trusted_proxies.empty() ? "" : "; trusted proxies set",
+               c.cors_origins.empty() ? "" : "; CORS on");
   std::fprintf(stderr, "bastion: listening on %s://%s:%u\n", tls_state.context ? "https" : "http", shown_host.c_str(),
                (*server)->port());
   std::fflush(stderr);

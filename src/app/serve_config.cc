@@ -21,6 +21,9 @@
 #include <sstream>
 
 #include "base/check.h"
+#include "policy/cors.h"
+#include "policy/rate_limiter.h"
+#include "policy/trusted_proxies.h"
 #include "tls/x509_issue.h"
 
 namespace bastion::cli {
@@ -136,6 +139,25 @@ Status CheckChallenges(Value& v) {
     if (std::find(seen.begin(), seen.end(), t) != seen.end()) return Error("'" + t + "' is listed twice");
     seen.push_back(t);
   }
+  return OkStatus();
+}
+
+Status CheckRate(Value& v) {
+  BASTION_RETURN_IF_ERROR(policy::ParseRateLimit(v.text, 0));
+  return OkStatus();
+}
+
+Status CheckProxies(Value& v) {
+  std::string joined;
+  for (const std::string& p : v.list) joined += (joined.empty() ? "" : ",") + p;
+  BASTION_RETURN_IF_ERROR(policy::TrustedProxies::Parse(joined));
+  return OkStatus();
+}
+
+Status CheckOrigins(Value& v) {
+  policy::CorsOptions o;
+  o.allowed_origins = v.list;
+  BASTION_RETURN_IF_ERROR(policy::CorsPolicy::Create(o));
   return OkStatus();
 }
 
@@ -260,6 +282,26 @@ const std::vector<Setting>& Table() {
          "each failure up to a day, and a longer Retry-After from the CA wins"},
         Kind::kSeconds, 1, 86400, "60",
         [](ServeConfig& c, const Value& v) { c.acme_retry_min_s = static_cast<int>(v.number); });
+    add({"insecure_no_auth", "--insecure-no-auth", "BASTION_INSECURE_NO_AUTH", "guard.insecure_no_auth", "false",
+         "Serve on a non-loopback address without any API key (refused by default: create a key with "
+         "`bastion keys create`)"},
+        Kind::kBool, 0, 0, "false", [](ServeConfig& c, const Value& v) { c.insecure_no_auth = v.flag; });
+    add({"rate", "--rate", "BASTION_RATE", "guard.rate", "5r/s",
+         "Requests per client address (nginx limit_req: r/s or r/m), every route but /health"},
+        Kind::kString, 0, 0, "5r/s", [](ServeConfig& c, const Value& v) { c.rate = v.text; }, {}, CheckRate);
+    add({"burst", "--burst", "BASTION_BURST", "guard.burst", "10",
+         "Requests a client may send above --rate at once before getting 429 (nginx burst, nodelay)"},
+        Kind::kInt, 0, 100000, "10", [](ServeConfig& c, const Value& v) { c.burst = static_cast<int>(v.number); });
+    add({"trusted_proxies", "--trusted-proxies", "BASTION_TRUSTED_PROXIES", "guard.trusted_proxies", "none",
+         "CIDRs of proxies whose X-Forwarded-For / X-Real-IP name the client (comma-separated)"},
+        Kind::kList, 0, 0, "", [](ServeConfig& c, const Value& v) { c.trusted_proxies = v.list; }, {},
+        CheckProxies);
+    add({"cors_origins", "--cors-origin", "BASTION_CORS_ORIGINS", "guard.cors_origins", "none (CORS off)",
+         "Browser origin allowed to call the API, e.g. https://app.example.com (repeatable)"},
+        Kind::kList, 0, 0, "", [](ServeConfig& c, const Value& v) { c.cors_origins = v.list; }, {}, CheckOrigins);
+    add({"public_metrics", "--public-metrics", "BASTION_PUBLIC_METRICS", "guard.public_metrics", "false",
+         "Serve /metrics to any valid API key (by default only admin-scope keys)"},
+        Kind::kBool, 0, 0, "false", [](ServeConfig& c, const Value& v) { c.public_metrics = v.flag; });
     add({"user", "--user", "BASTION_USER", "user", "none",
          "When started as root: switch to this user after binding the ports and reading the keys"},
         Kind::kString, 0, 0, "", [](ServeConfig& c, const Value& v) { c.user = v.text; });
@@ -593,6 +635,20 @@ std::string_view SettingSourceName(SettingSource source) {
     case SettingSource::kFlag: return "command line";
   }
   return "?";
+}
+
+bool ServeConfig::ListensOnLoopbackOnly() const {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  // 127.0.0.0/8, written as a dotted quad starting with "127.".
+  if (host.rfind("127.", 0) == 0) {
+    int dots = 0;
+    for (const char ch : host) {
+      if (ch == '.') ++dots;
+      else if (!std::isdigit(static_cast<unsigned char>(ch))) return false;
+    }
+    return dots == 3;
+  }
+  return false;
 }
 
 ServeConfig::TlsMode ServeConfig::tls_mode() const {

@@ -67,6 +67,16 @@ struct ServeConfig {
   int acme_retry_min_s = 60;      // first wait after a failed order (doubles up to a day)
   std::string user;               // drop root privileges to this user after binding, "" = don't
 
+  // The guard (api/request_guard.h).
+  bool insecure_no_auth = false;  // allow a non-loopback listener without any API key
+  std::string rate;               // per client address, nginx syntax: "5r/s", "30r/m"
+  int burst = 10;
+  std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For / X-Real-IP are believed
+  std::vector<std::string> cors_origins;     // exact origins allowed by CORS; empty = CORS off
+  bool public_metrics = false;    // /metrics without the admin scope
+  // Is `host` a loopback address (127.0.0.0/8, ::1, localhost)?
+  bool ListensOnLoopbackOnly() const;
+
   enum class TlsMode { kOff, kLocal, kFiles, kAcme };
   TlsMode tls_mode() const;
   // The Strict-Transport-Security value to send, "" for none: 'auto' is max-age=31536000 for

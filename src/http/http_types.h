@@ -26,7 +26,11 @@ struct Request {
   Headers headers;
   std::string body;    // after chunked decoding
   int version = 11;    // 10 = HTTP/1.0, 11 = HTTP/1.1
-  std::string remote_address;  // client IP as text
+  std::string remote_address;  // client IP as text (the socket peer)
+  // Filled by the guard (api/request_guard.h): the client as trusted proxies report it (else the
+  // socket peer), and the name of the API key used ("" without one). Never the key itself.
+  std::string client_address;
+  std::string key_name;
   uint16_t remote_port = 0;
   bool secure = false;         // arrived over TLS
   std::string request_id;      // unique per request, also sent back as X-Request-Id

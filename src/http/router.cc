@@ -104,8 +104,14 @@ std::string Router::AllowedMethods(std::string_view path) const {
   return route ? AllowList(*route) : std::string();
 }
 
+void Router::SetGuard(Guard guard) {
+  BASTION_CHECK_MSG(!frozen_, "Router::SetGuard after the server started");
+  guard_ = std::move(guard);
+}
+
 void Router::Dispatch(Request& request, std::shared_ptr<ResponseWriter> writer) const {
   request.path_params.clear();
+  if (guard_ && !guard_(request, writer)) return;
   if (request.method == "OPTIONS" && request.path == "*") {
     if (options_handler_) return options_handler_(request, std::move(writer));
     std::set<std::string> all{"OPTIONS"};

@@ -54,6 +54,13 @@ class Router {
   // Handles every request that matches no route (instead of the 404): the plain-HTTP listener's
   // redirect to HTTPS.
   void SetFallback(Handler handler);
+
+  // Runs before any route (and before 404/405/OPTIONS handling): authentication, rate limits,
+  // CORS. It either answers the request itself (through `writer`) and returns false, or returns
+  // true to let it through — possibly after replacing `writer` with a wrapper (to add headers or
+  // to hold a resource until the response is done) and annotating the request.
+  using Guard = std::function<bool(Request& request, std::shared_ptr<ResponseWriter>& writer)>;
+  void SetGuard(Guard guard);
   // Runs the matching handler, or answers 404/405 through the error responder. Fills
   // request.path_params.
   void Dispatch(Request& request, std::shared_ptr<ResponseWriter> writer) const;
@@ -91,6 +98,7 @@ class Router {
   ErrorResponder error_responder_;
   Handler options_handler_;
   Handler fallback_;
+  Guard guard_;
   bool frozen_ = false;
 };
 

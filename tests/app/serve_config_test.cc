@@ -115,6 +115,17 @@ std::string ValueOf(const ServeConfig& c, const std::string& name) {
   }
   if (name == "acme_retry_min") return std::to_string(c.acme_retry_min_s);
   if (name == "user") return c.user;
+  if (name == "insecure_no_auth") return c.insecure_no_auth ? "true" : "false";
+  if (name == "public_metrics") return c.public_metrics ? "true" : "false";
+  if (name == "rate") return c.rate;
+  if (name == "burst") return std::to_string(c.burst);
+  if (name == "trusted_proxies" || name == "cors_origins") {
+    std::string joined;
+    for (const std::string& t : name == "trusted_proxies" ? c.trusted_proxies : c.cors_origins) {
+      joined += (joined.empty() ? "" : ",") + t;
+    }
+    return joined;
+  }
   ADD_FAILURE() << "setting '" << name << "' is not covered by this test";
   return "";
 }
@@ -178,6 +189,11 @@ std::vector<Sample> SamplesFor(const std::string& name, const std::string& dir) 
   if (name == "acme_ca") return {{"\"https://ca.test/dir\"", "https://ca.test/dir"}, {"", "https://ca2.test/dir"},
                                  {"", "https://ca3.test/dir"}};
   if (name == "user") return {{"\"u1\"", "u1"}, {"", "u2"}, {"", "u3"}};
+  if (name == "insecure_no_auth" || name == "public_metrics") return {{"true", "true"}, {"", "false"}, {"", "true"}};
+  if (name == "rate") return {{"\"2r/s\"", "2r/s"}, {"", "3r/s"}, {"", "30r/m"}};
+  if (name == "trusted_proxies") return {{"[\"10.0.0.0/8\"]", "10.0.0.0/8"}, {"", "192.168.0.0/16"}, {"", "::1"}};
+  if (name == "cors_origins") return {{"[\"https://a.example.com\"]", "https://a.example.com"},
+                                      {"", "https://b.example.com"}, {"", "http://localhost:3000"}};
   if (name == "acme_challenge") return {{"[\"tls-alpn-01\"]", "tls-alpn-01"}, {"", "http-01"},
                                         {"", "tls-alpn-01,http-01"}};
   // Integers and seconds: small values inside every range used.
@@ -211,7 +227,7 @@ TEST_F(ServeConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefaultForEverySetting
     EXPECT_EQ(ValueOf(c, s.name), samples[1].text);
     EXPECT_EQ(c.sources[s.name], SettingSource::kEnv);
 
-    if (s.name == "no_tls") {
+    if (s.name == "no_tls" || s.name == "insecure_no_auth" || s.name == "public_metrics") {  // switches
       args.push_back(flag);
     } else {
       args.insert(args.end(), {flag, samples[2].text});
@@ -468,6 +484,14 @@ TEST_F(ServeConfigTest, TlsModesAndTheirChecks) {
   EXPECT_NE(ErrorOf({"-m", model_, "--acme-challenge", "dns-01"}).find("not supported"), std::string::npos);
   EXPECT_NE(ErrorOf({"-m", model_, "--acme-challenge", "http-01,http-01"}).find("twice"), std::string::npos);
   EXPECT_NE(ErrorOf({"-m", model_, "--acme-retry-min", "0"}).find("acme"), std::string::npos);
+  // The guard's settings check their values.
+  EXPECT_NE(ErrorOf({"-m", model_, "--rate", "fast"}).find("rate"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--trusted-proxies", "10.0.0.1/8"}).find("10.0.0.0/8"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-m", model_, "--cors-origin", "https://a.example.com/path"}).find("cors"), std::string::npos);
+  EXPECT_TRUE(MustResolve({"-m", model_, "--host", "127.0.0.2"}).ListensOnLoopbackOnly());
+  EXPECT_TRUE(MustResolve({"-m", model_, "--host", "::1"}).ListensOnLoopbackOnly());
+  EXPECT_FALSE(MustResolve({"-m", model_, "--host", "0.0.0.0"}).ListensOnLoopbackOnly());
+  EXPECT_FALSE(MustResolve({"-m", model_, "--host", "127.example.com"}).ListensOnLoopbackOnly());
   env_["BASTION_DOMAIN"] = "a.example.com, b.example.com";
   EXPECT_EQ(MustResolve({"-m", model_}).domains, (std::vector<std::string>{"a.example.com", "b.example.com"}));
   env_.erase("BASTION_DOMAIN");

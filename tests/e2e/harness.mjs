@@ -30,6 +30,10 @@ export function startServer(extraArgs = [], { model = tinyModel(), alias = MODEL
   const state = stateDir ?? mkdtempSync(path.join(tmpdir(), 'bastion-state-'));
   const args = ['serve', '-m', model, '--alias', alias, '--host', '127.0.0.1', '--port', '0',
                 ...(tls ? [] : ['--no-tls']), ...(httpPort === null ? [] : ['--http-port', String(httpPort)]),
+                // The API tests send bursts from one address; the guard's default limit (5 r/s,
+                // burst 10) is tested in guard.test.mjs, which passes its own --rate/--burst
+                // (a later flag wins).
+                '--rate', '10000r/s', '--burst', '10000',
                 '--state-dir', state, ...extraArgs];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
