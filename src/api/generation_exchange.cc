@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "api/json_body.h"
+#include "http/wire.h"
 
 namespace bastion::api {
 namespace {
@@ -42,7 +43,17 @@ void RunGeneration(engine::Engine& engine, engine::Request request, std::unique_
   state->writer = writer;
   state->format = std::move(format);
   state->stream = stream;
-  request.on_event = [state](const engine::Event& event) -> bool {
+  std::shared_ptr<http::GenerationLog> log = http_request.generation;
+  const uint64_t received_ns = http_request.received_ns;
+  request.on_event = [state, log, received_ns](const engine::Event& event) -> bool {
+    if (log && log->ttft_ns.load(std::memory_order_relaxed) < 0) {
+      const uint64_t now = http::wire::SteadyNowNs();
+      log->ttft_ns.store(now > received_ns ? static_cast<int64_t>(now - received_ns) : 0, std::memory_order_relaxed);
+    }
+    if (log && event.done) {
+      log->tokens_in.store(event.stats.prompt_tokens, std::memory_order_relaxed);
+      log->tokens_out.store(event.stats.generated_tokens, std::memory_order_relaxed);
+    }
     http::ResponseWriter& w = *state->writer;
     if (state->stream) state->EnsureStarted();
     if (!event.done) {

@@ -26,7 +26,9 @@
 #include <thread>
 
 #include "acme/acme_client.h"
+#include "api/access_log.h"
 #include "api/request_guard.h"
+#include "base/atomic_file.h"
 #include "api/routes.h"
 #include "keys/key_store.h"
 #include "policy/cors.h"
@@ -286,9 +288,29 @@ int RunServe(const ServeFlags& flags) {
   api::InstallRequestGuard(*router, std::move(go), guard_metrics);
   api::RegisterAllRoutes(*router, api::ApiContext{&registry, &http_metrics});
 
+  // The access log (api/access_log.h), reopened on SIGUSR1 for log rotation.
+  std::unique_ptr<api::AccessLog> access_log;
+  if (c.access_log != "off") {
+    std::string path = c.access_log;
+    if (path.empty()) {
+      path = c.state_dir + "/logs/access.log";
+      if (Status st = MakeDirectories(c.state_dir + "/logs", 0700); !st.ok()) return Fail(st.error());
+    }
+    auto opened = api::AccessLog::Open(path, c.access_log_format == "json" ? api::AccessLog::Format::kJson
+                                                                           : api::AccessLog::Format::kCombined);
+    if (!opened.ok()) return Fail(opened.error());
+    access_log = std::move(*opened);
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { api::AccessLog::RequestReopen(); };
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGUSR1, &sa, nullptr);
+  }
   http::ServerOptions so = c.ToServerOptions();
-  so.on_request_done = [&http_metrics](const http::Request&, int status, uint64_t, uint64_t) {
+  so.on_request_done = [&http_metrics, log = access_log.get()](const http::Request& request, int status,
+                                                               uint64_t bytes, uint64_t duration_ns) {
     http_metrics.Count(status);
+    if (log != nullptr) log->Log(request, status, bytes, duration_ns);
   };
   so.tls = tls_state.context;  // null with --no-tls
   so.hsts = c.HstsHeader();

@@ -302,6 +302,14 @@ const std::vector<Setting>& Table() {
     add({"public_metrics", "--public-metrics", "BASTION_PUBLIC_METRICS", "guard.public_metrics", "false",
          "Serve /metrics to any valid API key (by default only admin-scope keys)"},
         Kind::kBool, 0, 0, "false", [](ServeConfig& c, const Value& v) { c.public_metrics = v.flag; });
+    add({"access_log", "--access-log", "BASTION_ACCESS_LOG", "log.access", "<state-dir>/logs/access.log",
+         "Access log file: one line per request (never keys, prompts or outputs); '-' = stderr, 'off' = none; "
+         "reopened on SIGUSR1"},
+        Kind::kString, 0, 0, "", [](ServeConfig& c, const Value& v) { c.access_log = v.text; });
+    add({"access_log_format", "--access-log-format", "BASTION_ACCESS_LOG_FORMAT", "log.access_format", "combined",
+         "Access log format: combined (nginx's, plus request id, latency, TTFT, tokens, TLS) or json (JSON lines)"},
+        Kind::kString, 0, 0, "combined", [](ServeConfig& c, const Value& v) { c.access_log_format = v.text; },
+        {"combined", "json"});
     add({"user", "--user", "BASTION_USER", "user", "none",
          "When started as root: switch to this user after binding the ports and reading the keys"},
         Kind::kString, 0, 0, "", [](ServeConfig& c, const Value& v) { c.user = v.text; });

@@ -74,6 +74,8 @@ struct ServeConfig {
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For / X-Real-IP are believed
   std::vector<std::string> cors_origins;     // exact origins allowed by CORS; empty = CORS off
   bool public_metrics = false;    // /metrics without the admin scope
+  std::string access_log;         // path, "-" = stderr, "off"; "" = <state-dir>/logs/access.log
+  std::string access_log_format;  // "combined" or "json"
   // Is `host` a loopback address (127.0.0.0/8, ::1, localhost)?
   bool ListensOnLoopbackOnly() const;
 

@@ -141,6 +141,7 @@ struct StreamTraits<tcp::socket> {
   }
   // True when the handshake was all the connection is for (TLS-ALPN-01 validation): no HTTP.
   static bool HandshakeOnly(tcp::socket&) { return false; }
+  static std::string TlsVersion(tcp::socket&) { return ""; }
   // Ends our side of the conversation (FIN) so the client sees the end of a close-delimited body.
   template <class Handler>
   static void AsyncShutdown(tcp::socket& s, Handler&& handler) {
@@ -286,6 +287,7 @@ class Connection final : public ConnectionControl, public std::enable_shared_fro
     request.remote_address = remote_address_;
     request.remote_port = remote_port_;
     request.secure = StreamTraits<Stream>::kSecure;
+    request.tls_version = StreamTraits<Stream>::TlsVersion(stream_);
     if (request.received_ns == 0) request.received_ns = wire::SteadyNowNs();
     const std::string* client_id = request.Header("x-request-id");
     request.request_id = client_id && wire::IsAcceptableRequestId(*client_id) ? *client_id : wire::NewRequestId();

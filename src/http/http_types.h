@@ -4,6 +4,7 @@
 // test can drive a handler with an in-memory writer.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,6 +19,14 @@ namespace bastion::http {
 // Header names are stored lower-cased; values as received (trimmed).
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// What a generation handler reports about a request for the access log, from whichever thread
+// it runs on; -1 = not applicable (no generation).
+struct GenerationLog {
+  std::atomic<int64_t> ttft_ns{-1};  // request received -> first generated text (or the end)
+  std::atomic<int32_t> tokens_in{-1};
+  std::atomic<int32_t> tokens_out{-1};
+};
+
 struct Request {
   std::string method;  // "GET", "POST", ... (case-sensitive, as received)
   std::string target;  // as received: "/v1/models/x?y=1" (absolute-form is reduced to its path)
@@ -31,6 +40,9 @@ struct Request {
   // socket peer), and the name of the API key used ("" without one). Never the key itself.
   std::string client_address;
   std::string key_name;
+  std::string tls_version;  // "TLSv1.3", "" for plain HTTP
+  // Shared with the handler (copies of the request share it) and read by the access log.
+  std::shared_ptr<GenerationLog> generation = std::make_shared<GenerationLog>();
   uint16_t remote_port = 0;
   bool secure = false;         // arrived over TLS
   std::string request_id;      // unique per request, also sent back as X-Request-Id

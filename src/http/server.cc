@@ -45,6 +45,7 @@ struct StreamTraits<SslStream> {
     s.async_shutdown(std::forward<Handler>(handler));
   }
   static bool HandshakeOnly(SslStream& s) { return tls::ServerContext::IsAcmeChallenge(s.native_handle()); }
+  static std::string TlsVersion(SslStream& s) { return SSL_get_version(s.native_handle()); }
 };
 
 // Starts a connection over an accepted socket (already on its own strand): a

@@ -118,6 +118,8 @@ std::string ValueOf(const ServeConfig& c, const std::string& name) {
   if (name == "insecure_no_auth") return c.insecure_no_auth ? "true" : "false";
   if (name == "public_metrics") return c.public_metrics ? "true" : "false";
   if (name == "rate") return c.rate;
+  if (name == "access_log") return c.access_log;
+  if (name == "access_log_format") return c.access_log_format;
   if (name == "burst") return std::to_string(c.burst);
   if (name == "trusted_proxies" || name == "cors_origins") {
     std::string joined;
@@ -190,6 +192,8 @@ std::vector<Sample> SamplesFor(const std::string& name, const std::string& dir) 
                                  {"", "https://ca3.test/dir"}};
   if (name == "user") return {{"\"u1\"", "u1"}, {"", "u2"}, {"", "u3"}};
   if (name == "insecure_no_auth" || name == "public_metrics") return {{"true", "true"}, {"", "false"}, {"", "true"}};
+  if (name == "access_log") return {{"\"/var/log/a.log\"", "/var/log/a.log"}, {"", "-"}, {"", "off"}};
+  if (name == "access_log_format") return {{"\"json\"", "json"}, {"", "combined"}, {"", "json"}};
   if (name == "rate") return {{"\"2r/s\"", "2r/s"}, {"", "3r/s"}, {"", "30r/m"}};
   if (name == "trusted_proxies") return {{"[\"10.0.0.0/8\"]", "10.0.0.0/8"}, {"", "192.168.0.0/16"}, {"", "::1"}};
   if (name == "cors_origins") return {{"[\"https://a.example.com\"]", "https://a.example.com"},

@@ -148,3 +148,42 @@ test('CORS: only listed origins, preflight answered, never reflected otherwise',
     await server.stop();
   }
 });
+
+test('access log: JSON lines with client, request id, key name, tokens and TTFT; never the key; reopened on SIGUSR1', async () => {
+  const { readFileSync, renameSync, existsSync } = await import('node:fs');
+  const stateDir = newStateDir();
+  const key = createKey(stateDir, 'logger');
+  const logFile = path.join(stateDir, 'access.jsonl');
+  const server = await startServer(['--access-log', logFile, '--access-log-format', 'json'], { stateDir });
+  try {
+    const r = await fetch(server.url + '/api/generate', { method: 'POST', headers: { 'x-api-key': key, 'x-request-id': 'test-req-1' },
+      body: JSON.stringify({ model: MODEL, prompt: 'hello', stream: false, options: { num_predict: 5 } }) });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-request-id'), 'test-req-1');
+    assert.equal((await get(server.url + '/api/tags')).status, 401);
+    await new Promise((res) => setTimeout(res, 200));
+    const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const gen = lines.find((l) => l.request_id === 'test-req-1');
+    assert.ok(gen, 'the generation is logged under its request id');
+    assert.equal(gen.key, 'logger');
+    assert.equal(gen.client, '127.0.0.1');
+    assert.equal(gen.method, 'POST');
+    assert.equal(gen.path, '/api/generate');
+    assert.equal(gen.status, 200);
+    assert.ok(gen.tokens_in > 0 && gen.tokens_out > 0 && gen.tokens_out <= 5);
+    assert.ok(gen.ttft_ms > 0 && gen.ttft_ms <= gen.latency_ms);
+    assert.ok(lines.some((l) => l.status === 401 && l.key === null && l.path === '/api/tags'));
+    assert.ok(!readFileSync(logFile, 'utf8').includes(key), 'the key itself is never logged');
+    assert.ok(!readFileSync(logFile, 'utf8').includes('hello'), 'prompts are not logged');
+    // Rotation: move the file away, SIGUSR1, and the next line goes to a new file.
+    renameSync(logFile, logFile + '.1');
+    server.proc.kill('SIGUSR1');
+    await new Promise((res) => setTimeout(res, 100));
+    assert.equal((await get(server.url + '/health')).status, 200);
+    await new Promise((res) => setTimeout(res, 200));
+    assert.ok(existsSync(logFile), 'reopened');
+    assert.match(readFileSync(logFile, 'utf8'), /"path":"\/health"/);
+  } finally {
+    await server.stop();
+  }
+});

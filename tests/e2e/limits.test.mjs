@@ -66,3 +66,23 @@ test('slowloris: trickling headers are cut off at the header timeout, normal cli
     for (const s of sockets) s.destroy();
   }
 });
+
+test('the default access log is nginx combined format in the state directory, with hostile bytes escaped', async () => {
+  const { readFileSync } = await import('node:fs');
+  const path = (await import('node:path')).default;
+  // A raw request whose User-Agent carries a quote (which would end the field) and non-ASCII
+  // bytes (control bytes never get this far: the parser answers 400).
+  await new Promise((resolve, reject) => {
+    const s = net.connect(port(), '127.0.0.1', () => {
+      s.write('GET /api/version?q=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: evil" 200 \u00e9x\r\nConnection: close\r\n\r\n');
+    });
+    s.on('data', () => {});
+    s.on('close', resolve);
+    s.on('error', reject);
+  });
+  await new Promise((res) => setTimeout(res, 200));
+  const log = readFileSync(path.join(server.stateDir, 'logs', 'access.log'), 'utf8');
+  const line = log.split('\n').find((l) => l.includes('/api/version?q=1'));
+  assert.ok(line, log);
+  assert.match(line, /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/api\/version\?q=1 HTTP\/1\.1" 200 \d+ "" "evil\\" 200 \\xC3\\xA9x" rid=\S+ rt=\d+\.\d{3}$/);
+});
