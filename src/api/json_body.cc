@@ -43,7 +43,8 @@ Result<Json> ParseJsonObject(std::string_view body, int max_depth) {
     try {
       const Json again = Json::parse(body.begin(), body.end());
       (void)again;
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {
+      // parse_error, and out_of_range for a number beyond a double ("1e999").
       return Error(std::string("invalid JSON in the request body: ") + e.what());
     }
     return Error("invalid JSON in the request body");

@@ -37,6 +37,13 @@ test('JSON nested too deeply → 400 naming the limit', async () => {
   assert.match((await r.json()).error, /nested deeper than/);
 });
 
+test('a number beyond a double is a 400, not a 500', async () => {
+  const r = await fetch(server.url + '/api/generate', { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: '{"model":"' + MODEL + '","prompt":"hi","options":{"temperature":1e999}}' });
+  assert.equal(r.status, 400);
+  assert.match((await r.json()).error, /invalid JSON/);
+});
+
 test('slowloris: trickling headers are cut off at the header timeout, normal clients keep being served', async () => {
   const sockets = [];
   const closedAt = [];
