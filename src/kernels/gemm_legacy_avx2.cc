@@ -113,13 +113,13 @@ struct Q5_0W {
 };
 struct Q4_1W {
   static constexpr Kind kKind = Kind::kMin;
-  static constexpr int kOffset = 0;
+  [[maybe_unused]] static constexpr int kOffset = 0;  // min-type blocks have no offset (uniform trait)
   static constexpr int kBlockBytes = sizeof(BlockQ4_1);
   static __m256i Unsigned(const uint8_t* p) { return Nibbles(p + 4); }
 };
 struct Q5_1W {
   static constexpr Kind kKind = Kind::kMin;
-  static constexpr int kOffset = 0;
+  [[maybe_unused]] static constexpr int kOffset = 0;  // min-type blocks have no offset (uniform trait)
   static constexpr int kBlockBytes = sizeof(BlockQ5_1);
   static __m256i Unsigned(const uint8_t* p) { return _mm256_or_si256(Nibbles(p + 8), HighBits(p + 4)); }
 };
