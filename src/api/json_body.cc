@@ -7,34 +7,9 @@
 
 namespace bastion::api {
 
-int JsonNestingDepth(std::string_view text) {
-  int depth = 0, max = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      max = std::max(max, ++depth);
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return max;
-}
-
 Result<Json> ParseJsonObject(std::string_view body, int max_depth) {
   if (body.empty()) return Error("the request body is empty; expected a JSON object");
-  if (JsonNestingDepth(body) > max_depth) {
+  if (JsonNestingDepth(body, max_depth) > max_depth) {
     return Error("the request body is nested deeper than " + std::to_string(max_depth) + " levels");
   }
   Json value = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_depth.h"
 #include "base/result.h"
 #include "http/http_types.h"
 
@@ -20,9 +21,6 @@ inline constexpr int kMaxJsonDepth = 64;
 // Parses a request body: empty, invalid UTF-8/JSON, too deeply nested, or not an object gives
 // an error that says which (and where, for syntax errors).
 Result<Json> ParseJsonObject(std::string_view body, int max_depth = kMaxJsonDepth);
-
-// The nesting depth of a JSON text, counting brackets outside strings (no validation).
-int JsonNestingDepth(std::string_view text);
 
 // Ollama error body: {"error": "..."}.
 std::string OllamaError(std::string_view message);

@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "base/atomic_file.h"
+#include "base/json_depth.h"
 
 namespace bastion::keys {
 namespace {
@@ -137,31 +138,6 @@ std::optional<int> Digits(std::string_view s, size_t pos, size_t n) {
   return v;
 }
 
-// The deepest nesting of arrays/objects in a JSON text (strings skipped). Checked before the JSON
-// library sees the bytes, so a hostile file of a million '[' is a one-line error, not a deep parse.
-int JsonDepth(std::string_view text) {
-  int depth = 0, max_depth = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      max_depth = std::max(max_depth, ++depth);
-      if (max_depth > kMaxJsonDepth) return max_depth;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max_depth;
-}
 
 using Json = nlohmann::json;
 
@@ -384,7 +360,7 @@ Result<double> ParseRate(std::string_view text) {
 
 Result<std::vector<StoredKey>> ParseKeysFile(std::string_view text) {
   if (text.size() > kMaxKeysFileBytes) return Error("keys file larger than " + std::to_string(kMaxKeysFileBytes) + " bytes");
-  if (JsonDepth(text) > kMaxJsonDepth) return Error("keys file nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  if (JsonNestingDepth(text, kMaxJsonDepth) > kMaxJsonDepth) return Error("keys file nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   Json doc;
   try {
     doc = Json::parse(text);
