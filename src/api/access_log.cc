@@ -10,10 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/log.h"
+
 namespace bastion::api {
 namespace {
-
-std::atomic<uint64_t> g_reopen_requests{0};
 
 // Quotes a value for the combined format: '"' and '\' escaped, control bytes as \xNN (nginx's
 // escaping), so a hostile User-Agent cannot forge log lines.
@@ -48,7 +48,7 @@ Result<std::unique_ptr<AccessLog>> AccessLog::Open(const std::string& path, Form
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) return Error("cannot open the access log " + path + ": " + std::strerror(errno));
   auto log = std::unique_ptr<AccessLog>(new AccessLog(path, format, fd));
-  log->reopen_generation_ = g_reopen_requests.load();
+  log->reopen_generation_ = log::ReopenGeneration();
   return log;
 }
 
@@ -56,16 +56,16 @@ AccessLog::~AccessLog() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void AccessLog::RequestReopen() { g_reopen_requests.fetch_add(1, std::memory_order_relaxed); }
+void AccessLog::RequestReopen() { log::RequestReopen(); }
 
 void AccessLog::ReopenIfRequested() {
-  const uint64_t generation = g_reopen_requests.load(std::memory_order_relaxed);
+  const uint64_t generation = log::ReopenGeneration();
   if (generation == reopen_generation_ || path_ == "-") return;
   reopen_generation_ = generation;
   const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) {
-    std::fprintf(stderr, "bastion: error: cannot reopen the access log %s: %s (still writing to the old file)\n",
-                 path_.c_str(), std::strerror(errno));
+    log::Err("log", "cannot reopen the access log " + path_ + ": " + std::strerror(errno) +
+                        " (still writing to the old file)");
     return;
   }
   ::close(fd_);

@@ -18,6 +18,12 @@ struct ExchangeState {
   std::unique_ptr<ResponseFormat> format;
   bool stream = false;
   std::string text;  // accumulated, for stream: false
+  // What the error responses and log lines need of the HTTP request (which does not outlive the
+  // handler): method, target, path, client, key name, request id — never the body.
+  http::Request meta;
+  uint64_t deadline_ns = 0;  // steady clock; 0 = none
+  std::chrono::milliseconds max_duration{0};
+  bool expired = false;  // cancelled for running past deadline_ns
 
   // The stream's headers go out once the engine accepted the request (a full queue must still be
   // able to answer 503), from whichever thread gets there first: the handler right after
@@ -38,13 +44,27 @@ struct ExchangeState {
 }  // namespace
 
 void RunGeneration(engine::Engine& engine, engine::Request request, std::unique_ptr<ResponseFormat> format,
-                   bool stream, const http::Request& http_request, std::shared_ptr<http::ResponseWriter> writer) {
+                   bool stream, const http::Request& http_request, std::shared_ptr<http::ResponseWriter> writer,
+                   std::chrono::milliseconds max_duration) {
   auto state = std::make_shared<ExchangeState>();
   state->writer = writer;
   state->format = std::move(format);
   state->stream = stream;
+  http::Request& meta = state->meta;
+  meta.method = http_request.method;
+  meta.target = http_request.target;
+  meta.path = http_request.path;
+  meta.remote_address = http_request.remote_address;
+  meta.client_address = http_request.client_address;
+  meta.key_name = http_request.key_name;
+  meta.request_id = http_request.request_id;
   std::shared_ptr<http::GenerationLog> log = http_request.generation;
   const uint64_t received_ns = http_request.received_ns;
+  if (max_duration.count() > 0) {
+    state->max_duration = max_duration;
+    state->deadline_ns = (received_ns != 0 ? received_ns : http::wire::SteadyNowNs()) +
+                         static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(max_duration).count());
+  }
   request.on_event = [state, log, received_ns](const engine::Event& event) -> bool {
     if (log && log->ttft_ns.load(std::memory_order_relaxed) < 0) {
       const uint64_t now = http::wire::SteadyNowNs();
@@ -57,18 +77,41 @@ void RunGeneration(engine::Engine& engine, engine::Request request, std::unique_
     http::ResponseWriter& w = *state->writer;
     if (state->stream) state->EnsureStarted();
     if (!event.done) {
-      if (state->stream) return w.Write(state->format->StreamChunk(event));
-      state->text += event.text;
-      return !w.cancelled();
+      bool keep_going = true;
+      if (state->stream) {
+        keep_going = w.Write(state->format->StreamChunk(event));
+      } else {
+        state->text += event.text;
+        keep_going = !w.cancelled();
+      }
+      if (keep_going && state->deadline_ns != 0 && http::wire::SteadyNowNs() >= state->deadline_ns) {
+        state->expired = true;
+        return false;  // the engine stops it and sends the final event (cancelled)
+      }
+      return keep_going;
     }
     state->text += event.text;
+    if (state->expired) {
+      const std::string message = "the generation ran longer than this server's maximum stream duration (" +
+                                  std::to_string(state->max_duration.count() / 1000) + " s) and was stopped after " +
+                                  std::to_string(event.stats.generated_tokens) + " tokens";
+      if (state->stream) {
+        http::LogErrorResponse(state->meta, 503, "stream cut: " + message);
+        if (!event.text.empty()) w.Write(state->format->StreamChunk(event));
+        w.Write(state->format->StreamError(message));
+        w.End();
+      } else {
+        SendError(w, state->meta, 503, message);
+      }
+      return true;
+    }
     if (!event.error.empty()) {
       if (state->stream) {
         if (!event.text.empty()) w.Write(state->format->StreamChunk(event));
         w.Write(state->format->StreamError(event.error));
         w.End();
       } else {
-        w.Send(500, "application/json", OllamaError(event.error));
+        SendError(w, state->meta, 500, event.error);
       }
       return true;
     }
@@ -103,7 +146,7 @@ void RunGeneration(engine::Engine& engine, engine::Request request, std::unique_
         status = 400;
         break;
     }
-    SendError(*writer, http_request.path, status, rejection->message, std::move(extra));
+    SendError(*writer, http_request, status, rejection->message, std::move(extra));
     return;
   }
   const uint64_t id = std::get<uint64_t>(submitted);

@@ -3,6 +3,7 @@
 // engine work when the client goes away.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,8 +32,11 @@ class ResponseFormat {
 
 // Submits `request` (its on_event is set here) and answers through `writer`. Rejections become
 // errors in the path's API shape: a full queue 503 with Retry-After, a prompt that does not fit
-// 400, a server shutting down 503.
+// 400, a server shutting down 503. A generation still running `max_duration` after the request
+// arrived (0 = no limit) is cancelled: a stream ends with an error event, a whole response is a
+// 503; either way the error log says so.
 void RunGeneration(engine::Engine& engine, engine::Request request, std::unique_ptr<ResponseFormat> format,
-                   bool stream, const http::Request& http_request, std::shared_ptr<http::ResponseWriter> writer);
+                   bool stream, const http::Request& http_request, std::shared_ptr<http::ResponseWriter> writer,
+                   std::chrono::milliseconds max_duration);
 
 }  // namespace bastion::api

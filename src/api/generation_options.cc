@@ -183,4 +183,14 @@ Result<std::shared_ptr<grammar::TokenConstraint>> ConstraintFromResponseFormat(c
   return Error("'response_format.type' must be text, json_object or json_schema, got '" + type + "'");
 }
 
+Status ApplyOutputTokenCap(GenerationParams* params, int cap, std::string_view field) {
+  if (params->max_tokens < 0) {
+    params->max_tokens = cap;
+  } else if (params->max_tokens > cap) {
+    return Error("'" + std::string(field) + "' is " + std::to_string(params->max_tokens) +
+                 ", more than this server allows (" + std::to_string(cap) + ")");
+  }
+  return OkStatus();
+}
+
 }  // namespace bastion::api

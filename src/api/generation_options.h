@@ -29,6 +29,11 @@ Status ApplyOllamaOptions(const Json& options, GenerationParams* params, std::op
 // repeat_penalty that llama.cpp and Ollama accept. `n` > 1 is refused.
 Status ApplyOpenAiParams(const Json& body, GenerationParams* params);
 
+// The server's cap on output tokens (ApiLimits::max_output_tokens): a request asking for more is
+// refused with a message naming `field` ("num_predict", "max_tokens"); one asking for no limit
+// gets the cap.
+Status ApplyOutputTokenCap(GenerationParams* params, int cap, std::string_view field);
+
 // "stop": a string or an array of strings.
 Result<std::vector<std::string>> ParseStop(const Json& value, std::string_view field);
 

@@ -54,9 +54,10 @@ std::string OpenAiError(int status, std::string_view message, std::string_view p
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-void SendError(http::ResponseWriter& writer, std::string_view path, int status, std::string_view message,
+void SendError(http::ResponseWriter& writer, const http::Request& request, int status, std::string_view message,
                http::Headers extra) {
-  const bool openai = path.substr(0, 4) == "/v1/";
+  http::LogErrorResponse(request, status, message);
+  const bool openai = std::string_view(request.path).substr(0, 4) == "/v1/";
   writer.Send(status, "application/json", openai ? OpenAiError(status, message) : OllamaError(message),
               std::move(extra));
 }

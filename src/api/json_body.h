@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/api_limits.h"
 #include "base/json_depth.h"
 #include "base/result.h"
 #include "http/http_types.h"
@@ -14,9 +15,6 @@ namespace bastion::api {
 
 using Json = nlohmann::ordered_json;  // keeps the client's key order (tool schemas, tojson)
 
-// Deepest nesting of objects/arrays a request body may have. nlohmann's parser recurses once per
-// level, so without this a body of a million '[' would exhaust the stack.
-inline constexpr int kMaxJsonDepth = 64;
 
 // Parses a request body: empty, invalid UTF-8/JSON, too deeply nested, or not an object gives
 // an error that says which (and where, for syntax errors).
@@ -31,8 +29,9 @@ std::string OllamaError(std::string_view message);
 std::string OpenAiError(int status, std::string_view message, std::string_view param = "",
                         std::string_view code = "");
 
-// Sends an error in the shape the path's API uses: /v1/... OpenAI, everything else Ollama.
-void SendError(http::ResponseWriter& writer, std::string_view path, int status, std::string_view message,
+// Sends an error in the shape the request path's API uses: /v1/... OpenAI, everything else
+// Ollama; and writes the error-log line for it (http::LogErrorResponse).
+void SendError(http::ResponseWriter& writer, const http::Request& request, int status, std::string_view message,
                http::Headers extra = {});
 
 // Current time as RFC 3339 with nanoseconds (Ollama's created_at), UTC.

@@ -118,11 +118,11 @@ const ServedModel* RequireModel(const ApiContext& ctx, const Json& body, const h
   std::string name = body.value("model", "");
   if (name.empty()) name = body.value("name", "");
   if (name.empty()) {
-    SendError(w, req.path, 400, "'model' is required");
+    SendError(w, req, 400, "'model' is required");
     return nullptr;
   }
   const ServedModel* m = ctx.registry->Find(name);
-  if (m == nullptr) SendError(w, req.path, 404, "model '" + name + "' not found");
+  if (m == nullptr) SendError(w, req, 404, "model '" + name + "' not found");
   return m;
 }
 
@@ -168,12 +168,13 @@ struct CommonParams {
   }
 };
 
-Result<CommonParams> ReadCommon(const Json& body, const ServedModel& m) {
+Result<CommonParams> ReadCommon(const Json& body, const ServedModel& m, const ApiLimits& limits) {
   CommonParams c;
   c.request.params = ServerDefaultParams();
   if (body.contains("options")) {
     BASTION_RETURN_IF_ERROR(ApplyOllamaOptions(body["options"], &c.request.params, &c.num_ctx));
   }
+  BASTION_RETURN_IF_ERROR(ApplyOutputTokenCap(&c.request.params, limits.max_output_tokens, "num_predict"));
   BASTION_ASSIGN_OR_RETURN(c.stream, GetBool(body, "stream", true));
   BASTION_ASSIGN_OR_RETURN(c.request.truncate, GetBool(body, "truncate", false));
   if (body.contains("format")) {
@@ -188,65 +189,66 @@ Result<CommonParams> ReadCommon(const Json& body, const ServedModel& m) {
 }
 
 void HandleChat(const ApiContext& ctx, const http::Request& req, std::shared_ptr<http::ResponseWriter> w) {
-  auto body = ParseJsonObject(req.body);
-  if (!body.ok()) return SendError(*w, req.path, 400, body.error().message());
+  auto body = ParseJsonObject(req.body, ctx.limits.max_json_depth);
+  if (!body.ok()) return SendError(*w, req, 400, body.error().message());
   const ServedModel* m = RequireModel(ctx, *body, req, *w);
   if (m == nullptr) return;
   const Json messages_json = body->value("messages", Json::array());
   auto messages = ParseOllamaMessages(messages_json);
-  if (!messages.ok()) return SendError(*w, req.path, 400, messages.error().message());
+  if (!messages.ok()) return SendError(*w, req, 400, messages.error().message());
   if (messages->empty()) return SendLoaded(*m, /*chat=*/true, *w);
-  auto common = ReadCommon(*body, *m);
-  if (!common.ok()) return SendError(*w, req.path, 400, common.error().message());
+  auto common = ReadCommon(*body, *m, ctx.limits);
+  if (!common.ok()) return SendError(*w, req, 400, common.error().message());
   auto prompt = ChatPromptTokens(*m->model, *messages, body->value("tools", Json()));
-  if (!prompt.ok()) return SendError(*w, req.path, 400, prompt.error().message());
+  if (!prompt.ok()) return SendError(*w, req, 400, prompt.error().message());
   common->request.prompt = std::move(prompt).value();
-  if (Status st = common->ApplyNumCtx(); !st.ok()) return SendError(*w, req.path, 400, st.error().message());
+  if (Status st = common->ApplyNumCtx(); !st.ok()) return SendError(*w, req, 400, st.error().message());
   RunGeneration(*m->engine, std::move(common->request), std::make_unique<OllamaChatFormat>(m->name),
-                common->stream, req, std::move(w));
+                common->stream, req, std::move(w), ctx.limits.max_stream_duration);
 }
 
 void HandleGenerate(const ApiContext& ctx, const http::Request& req, std::shared_ptr<http::ResponseWriter> w) {
-  auto body = ParseJsonObject(req.body);
-  if (!body.ok()) return SendError(*w, req.path, 400, body.error().message());
+  auto body = ParseJsonObject(req.body, ctx.limits.max_json_depth);
+  if (!body.ok()) return SendError(*w, req, 400, body.error().message());
   const ServedModel* m = RequireModel(ctx, *body, req, *w);
   if (m == nullptr) return;
   auto prompt_text = GetString(*body, "prompt", "");
   auto system = GetString(*body, "system", "");
   auto raw = GetBool(*body, "raw", false);
   if (!prompt_text.ok() || !system.ok() || !raw.ok()) {
-    return SendError(*w, req.path, 400, "'prompt' and 'system' must be strings and 'raw' a boolean");
+    return SendError(*w, req, 400, "'prompt' and 'system' must be strings and 'raw' a boolean");
   }
   if (body->contains("images") && (*body)["images"].is_array() && !(*body)["images"].empty()) {
-    return SendError(*w, req.path, 400, "this model does not support images");
+    return SendError(*w, req, 400, "this model does not support images");
   }
   if (body->contains("suffix") && (*body)["suffix"].is_string() && !(*body)["suffix"].get<std::string>().empty()) {
-    return SendError(*w, req.path, 400, "this model does not support insert (suffix)");
+    return SendError(*w, req, 400, "this model does not support insert (suffix)");
   }
   std::vector<int32_t> context;
   if (body->contains("context") && !(*body)["context"].is_null()) {
     const Json& c = (*body)["context"];
-    if (!c.is_array()) return SendError(*w, req.path, 400, "'context' must be an array of token ids");
+    if (!c.is_array()) return SendError(*w, req, 400, "'context' must be an array of token ids");
     for (const Json& id : c) {
       if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= m->model->config().n_vocab) {
-        return SendError(*w, req.path, 400, "'context' holds an invalid token id");
+        return SendError(*w, req, 400, "'context' holds an invalid token id");
       }
       context.push_back(static_cast<int32_t>(id.get<int64_t>()));
     }
   }
   if (prompt_text->empty() && context.empty()) return SendLoaded(*m, /*chat=*/false, *w);
-  auto common = ReadCommon(*body, *m);
-  if (!common.ok()) return SendError(*w, req.path, 400, common.error().message());
+  auto common = ReadCommon(*body, *m, ctx.limits);
+  if (!common.ok()) return SendError(*w, req, 400, common.error().message());
   auto prompt = GeneratePromptTokens(*m->model, *prompt_text, *system, *raw);
-  if (!prompt.ok()) return SendError(*w, req.path, 400, prompt.error().message());
+  if (!prompt.ok()) return SendError(*w, req, 400, prompt.error().message());
   // A previous response's context continues the conversation: its tokens come first.
   std::vector<int32_t> tokens = std::move(context);
   tokens.insert(tokens.end(), prompt->begin(), prompt->end());
   common->request.prompt = tokens;
-  if (Status st = common->ApplyNumCtx(); !st.ok()) return SendError(*w, req.path, 400, st.error().message());
+  if (Status st = common->ApplyNumCtx(); !st.ok()) return SendError(*w, req, 400, st.error().message());
   tokens = common->request.prompt;
   RunGeneration(*m->engine, std::move(common->request),
-                std::make_unique<OllamaGenerateFormat>(m->name, tokens, !*raw), common->stream, req, std::move(w));
+                std::make_unique<OllamaGenerateFormat>(m->name, tokens, !*raw), common->stream, req, std::move(w),
+                ctx.limits.max_stream_duration);
 }
 
 void HandleTags(const ApiContext& ctx, const http::Request&, std::shared_ptr<http::ResponseWriter> w) {
@@ -282,8 +284,8 @@ void HandlePs(const ApiContext& ctx, const http::Request&, std::shared_ptr<http:
 }
 
 void HandleShow(const ApiContext& ctx, const http::Request& req, std::shared_ptr<http::ResponseWriter> w) {
-  auto body = ParseJsonObject(req.body);
-  if (!body.ok()) return SendError(*w, req.path, 400, body.error().message());
+  auto body = ParseJsonObject(req.body, ctx.limits.max_json_depth);
+  if (!body.ok()) return SendError(*w, req, 400, body.error().message());
   const ServedModel* m = RequireModel(ctx, *body, req, *w);
   if (m == nullptr) return;
   const GgufFile& gguf = m->model->gguf();

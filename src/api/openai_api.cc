@@ -147,19 +147,25 @@ Json ModelObject(const ServedModel& m) {
   return {{"id", m.name}, {"object", "model"}, {"created", m.loaded_unix}, {"owned_by", "bastion"}};
 }
 
+// An OpenAI error naming the offending parameter, with its error-log line.
+void SendParamError(http::ResponseWriter& w, const http::Request& req, int status, const std::string& message,
+                    std::string_view param, std::string_view code = "") {
+  http::LogErrorResponse(req, status, message);
+  w.Send(status, "application/json", OpenAiError(status, message, param, code));
+}
+
 const ServedModel* RequireModel(const ApiContext& ctx, const Json& body, const http::Request& req,
                                 http::ResponseWriter& w) {
   const auto it = body.find("model");
   if (it == body.end() || !it->is_string() || it->get<std::string>().empty()) {
-    w.Send(400, "application/json", OpenAiError(400, "'model' is required", "model"));
+    SendParamError(w, req, 400, "'model' is required", "model");
     return nullptr;
   }
   const ServedModel* m = ctx.registry->Find(it->get<std::string>());
   if (m == nullptr) {
-    w.Send(404, "application/json",
-           OpenAiError(404, "The model '" + it->get<std::string>() + "' does not exist", "model", "model_not_found"));
+    SendParamError(w, req, 404, "The model '" + it->get<std::string>() + "' does not exist", "model",
+                   "model_not_found");
   }
-  (void)req;
   return m;
 }
 
@@ -169,10 +175,13 @@ struct CommonParams {
   bool include_usage = false;
 };
 
-Result<CommonParams> ReadCommon(const Json& body, const ServedModel& m) {
+Result<CommonParams> ReadCommon(const Json& body, const ServedModel& m, const ApiLimits& limits) {
   CommonParams c;
   c.request.params = ServerDefaultParams();
   BASTION_RETURN_IF_ERROR(ApplyOpenAiParams(body, &c.request.params));
+  BASTION_RETURN_IF_ERROR(ApplyOutputTokenCap(&c.request.params, limits.max_output_tokens,
+                                              body.contains("max_completion_tokens") ? "max_completion_tokens"
+                                                                                     : "max_tokens"));
   BASTION_ASSIGN_OR_RETURN(c.stream, GetBool(body, "stream", false));
   BASTION_ASSIGN_OR_RETURN(c.request.truncate, GetBool(body, "truncate", false));
   const auto so = body.find("stream_options");
@@ -187,26 +196,26 @@ Result<CommonParams> ReadCommon(const Json& body, const ServedModel& m) {
 }
 
 void HandleChatCompletions(const ApiContext& ctx, const http::Request& req, std::shared_ptr<http::ResponseWriter> w) {
-  auto body = ParseJsonObject(req.body);
-  if (!body.ok()) return SendError(*w, req.path, 400, body.error().message());
+  auto body = ParseJsonObject(req.body, ctx.limits.max_json_depth);
+  if (!body.ok()) return SendError(*w, req, 400, body.error().message());
   const ServedModel* m = RequireModel(ctx, *body, req, *w);
   if (m == nullptr) return;
-  if (!body->contains("messages")) return w->Send(400, "application/json", OpenAiError(400, "'messages' is required", "messages"));
+  if (!body->contains("messages")) return SendParamError(*w, req, 400, "'messages' is required", "messages");
   auto messages = ParseOpenAiMessages((*body)["messages"]);
-  if (!messages.ok()) return w->Send(400, "application/json", OpenAiError(400, messages.error().message(), "messages"));
-  auto common = ReadCommon(*body, *m);
-  if (!common.ok()) return SendError(*w, req.path, 400, common.error().message());
+  if (!messages.ok()) return SendParamError(*w, req, 400, messages.error().message(), "messages");
+  auto common = ReadCommon(*body, *m, ctx.limits);
+  if (!common.ok()) return SendError(*w, req, 400, common.error().message());
   auto prompt = ChatPromptTokens(*m->model, *messages, body->value("tools", Json()));
-  if (!prompt.ok()) return SendError(*w, req.path, 400, prompt.error().message());
+  if (!prompt.ok()) return SendError(*w, req, 400, prompt.error().message());
   common->request.prompt = std::move(prompt).value();
   RunGeneration(*m->engine, std::move(common->request),
                 std::make_unique<ChatCompletionFormat>(m->name, common->include_usage), common->stream, req,
-                std::move(w));
+                std::move(w), ctx.limits.max_stream_duration);
 }
 
 void HandleCompletions(const ApiContext& ctx, const http::Request& req, std::shared_ptr<http::ResponseWriter> w) {
-  auto body = ParseJsonObject(req.body);
-  if (!body.ok()) return SendError(*w, req.path, 400, body.error().message());
+  auto body = ParseJsonObject(req.body, ctx.limits.max_json_depth);
+  if (!body.ok()) return SendError(*w, req, 400, body.error().message());
   const ServedModel* m = RequireModel(ctx, *body, req, *w);
   if (m == nullptr) return;
   std::string prompt_text;
@@ -216,25 +225,25 @@ void HandleCompletions(const ApiContext& ctx, const http::Request& req, std::sha
   } else if (p != body->end() && p->is_array() && p->size() == 1 && (*p)[0].is_string()) {
     prompt_text = (*p)[0].get<std::string>();
   } else {
-    return w->Send(400, "application/json", OpenAiError(400, "'prompt' must be a string", "prompt"));
+    return SendParamError(*w, req, 400, "'prompt' must be a string", "prompt");
   }
   if (body->value("echo", false)) {
-    return w->Send(400, "application/json", OpenAiError(400, "'echo' is not supported", "echo"));
+    return SendParamError(*w, req, 400, "'echo' is not supported", "echo");
   }
   if (body->contains("suffix") && (*body)["suffix"].is_string() && !(*body)["suffix"].get<std::string>().empty()) {
-    return w->Send(400, "application/json", OpenAiError(400, "'suffix' is not supported by this model", "suffix"));
+    return SendParamError(*w, req, 400, "'suffix' is not supported by this model", "suffix");
   }
-  auto common = ReadCommon(*body, *m);
-  if (!common.ok()) return SendError(*w, req.path, 400, common.error().message());
+  auto common = ReadCommon(*body, *m, ctx.limits);
+  if (!common.ok()) return SendError(*w, req, 400, common.error().message());
   // A text completion continues the prompt as written: no chat template, special tokens parsed
   // (as llama.cpp's /v1/completions does).
   auto prompt = GeneratePromptTokens(*m->model, prompt_text, "", /*raw=*/true);
-  if (!prompt.ok()) return SendError(*w, req.path, 400, prompt.error().message());
-  if (prompt->empty()) return w->Send(400, "application/json", OpenAiError(400, "'prompt' is empty", "prompt"));
+  if (!prompt.ok()) return SendError(*w, req, 400, prompt.error().message());
+  if (prompt->empty()) return SendParamError(*w, req, 400, "'prompt' is empty", "prompt");
   common->request.prompt = std::move(prompt).value();
   RunGeneration(*m->engine, std::move(common->request),
                 std::make_unique<TextCompletionFormat>(m->name, common->include_usage), common->stream, req,
-                std::move(w));
+                std::move(w), ctx.limits.max_stream_duration);
 }
 
 void HandleModels(const ApiContext& ctx, const http::Request&, std::shared_ptr<http::ResponseWriter> w) {
@@ -248,8 +257,7 @@ void HandleModel(const ApiContext& ctx, const http::Request& req, std::shared_pt
   const std::string id = req.path.substr(kPrefix.size());
   const ServedModel* m = ctx.registry->Find(id);
   if (m == nullptr) {
-    return w->Send(404, "application/json",
-                   OpenAiError(404, "The model '" + id + "' does not exist", "model", "model_not_found"));
+    return SendParamError(*w, req, 404, "The model '" + id + "' does not exist", "model", "model_not_found");
   }
   w->Send(200, "application/json", Dump(ModelObject(*m)));
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "api/api_limits.h"
 #include "api/model_registry.h"
 #include "http/router.h"
 
@@ -20,6 +21,7 @@ struct HttpMetrics {
 struct ApiContext {
   ModelRegistry* registry = nullptr;
   HttpMetrics* http_metrics = nullptr;
+  ApiLimits limits;
 };
 
 // GET / , /health, /metrics, /api/version.

@@ -28,22 +28,23 @@
 #include "acme/acme_client.h"
 #include "api/access_log.h"
 #include "api/request_guard.h"
-#include "base/atomic_file.h"
 #include "api/routes.h"
-#include "keys/key_store.h"
-#include "policy/cors.h"
-#include "policy/rate_limiter.h"
-#include "policy/trusted_proxies.h"
 #include "app/acme_challenge_solver.h"
-#include "certs/cert_manager.h"
 #include "app/cli_common.h"
 #include "app/serve_config.h"
 #include "app/version.h"
+#include "base/atomic_file.h"
+#include "base/log.h"
+#include "certs/cert_manager.h"
 #include "engine/engine.h"
 #include "http/acme_http01.h"
 #include "http/https_redirect.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "keys/key_store.h"
+#include "policy/cors.h"
+#include "policy/rate_limiter.h"
+#include "policy/trusted_proxies.h"
 #include "tls/certificate_store.h"
 #include "tls/file_reloader.h"
 #include "tls/local_ca.h"
@@ -88,11 +89,11 @@ class LocalLeafRenewer {
     while (!cv_.wait_for(lock, std::chrono::hours(12), [this] { return stop_; })) {
       auto local = tls::EnsureLocalCertificate(state_dir_, names_);
       if (!local.ok()) {
-        std::fprintf(stderr, "bastion: cannot renew the local TLS certificate: %s\n", local.error().message().c_str());
+        log::Err("tls", "cannot renew the local TLS certificate: " + local.error().message());
       } else if (local->issued_leaf) {
         store_->SetDefault(local->leaf);
         store_->Put(local->leaf);
-        std::fprintf(stderr, "bastion: renewed the local TLS certificate (serial %s)\n", local->leaf->serial_hex().c_str());
+        log::Notice("tls", "renewed the local TLS certificate (serial " + local->leaf->serial_hex() + ")");
       }
       std::fflush(stderr);
     }
@@ -216,6 +217,11 @@ int RunServe(const ServeFlags& flags) {
     return kExitUsage;
   }
   const ServeConfig& c = *config;
+  // The error log first: everything after this reports through it (base/log.h).
+  log::Options log_options;
+  log_options.path = c.error_log;
+  log_options.min_level = log::ParseLevel(c.log_level).value_or(log::Level::kInfo);
+  if (Status st = log::Configure(log_options); !st.ok()) return Fail(st.error());
   if (Status st = EnsureStateDir(c.state_dir); !st.ok()) return Fail(st.error());
   auto tls_setup = SetUpTls(c);
   if (!tls_setup.ok()) return Fail(tls_setup.error());
@@ -231,10 +237,8 @@ int RunServe(const ServeFlags& flags) {
   if (!model.ok()) return Fail(model.error());
   const Model& m = **model;
   if (m.config().name.rfind("bastion synthetic", 0) == 0) {
-    std::fprintf(stderr,
-                 "bastion: warning: %s is a synthetic model with RANDOM weights (bastion synth): it runs at real speed "
-                 "but its answers are noise. Serve a real GGUF for real answers.\n",
-                 c.model_path.c_str());
+    log::Warn("serve", c.model_path + " is a synthetic model with RANDOM weights (bastion synth): it runs at real "
+                                      "speed but its answers are noise. Serve a real GGUF for real answers.");
   }
 
   engine::EngineOptions eo;
@@ -280,15 +284,27 @@ int RunServe(const ServeFlags& flags) {
   api::GuardOptions go;
   go.keys = key_store->get();
   go.client_limiter = client_limiter->get();
+  const policy::TrustedProxies trusted_proxies = *proxies;  // also exempt from the per-address connection limit
   go.proxies = std::move(*proxies);
   go.cors = std::move(*cors);
   go.public_metrics = c.public_metrics;
   go.require_key = public_listener && !c.insecure_no_auth;
   auto guard_metrics = std::make_shared<api::GuardMetrics>();
   api::InstallRequestGuard(*router, std::move(go), guard_metrics);
-  api::RegisterAllRoutes(*router, api::ApiContext{&registry, &http_metrics});
+  api::ApiContext api_context;
+  api_context.registry = &registry;
+  api_context.http_metrics = &http_metrics;
+  api_context.limits.max_output_tokens = c.max_output_tokens;
+  api_context.limits.max_json_depth = c.max_json_depth;
+  api_context.limits.max_stream_duration = std::chrono::seconds(c.max_stream_duration_s);
+  api::RegisterAllRoutes(*router, api_context);
 
-  // The access log (api/access_log.h), reopened on SIGUSR1 for log rotation.
+  // The access log (api/access_log.h); it and the error log reopen their files on SIGUSR1.
+  struct sigaction usr1 {};
+  usr1.sa_handler = [](int) { log::RequestReopen(); };
+  sigemptyset(&usr1.sa_mask);
+  usr1.sa_flags = SA_RESTART;
+  ::sigaction(SIGUSR1, &usr1, nullptr);
   std::unique_ptr<api::AccessLog> access_log;
   if (c.access_log != "off") {
     std::string path = c.access_log;
@@ -300,11 +316,6 @@ int RunServe(const ServeFlags& flags) {
                                                                            : api::AccessLog::Format::kCombined);
     if (!opened.ok()) return Fail(opened.error());
     access_log = std::move(*opened);
-    struct sigaction sa {};
-    sa.sa_handler = [](int) { api::AccessLog::RequestReopen(); };
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    ::sigaction(SIGUSR1, &sa, nullptr);
   }
   http::ServerOptions so = c.ToServerOptions();
   so.on_request_done = [&http_metrics, log = access_log.get()](const http::Request& request, int status,
@@ -313,6 +324,11 @@ int RunServe(const ServeFlags& flags) {
     if (log != nullptr) log->Log(request, status, bytes, duration_ns);
   };
   so.tls = tls_state.context;  // null with --no-tls
+  // A trusted proxy's address is every client's behind it: the per-address connection limit
+  // would cap all of them together.
+  if (!trusted_proxies.empty()) {
+    so.per_ip_exempt = [trusted_proxies](const std::string& address) { return trusted_proxies.IsTrusted(address); };
+  }
   so.hsts = c.HstsHeader();
   auto server = http::Server::Create(so, router);
   if (!server.ok()) return Fail(server.error());
@@ -363,35 +379,44 @@ int RunServe(const ServeFlags& flags) {
     if (Status st = cert_manager->Start(); !st.ok()) return Fail(st.error());
   }
 
-  std::fprintf(stderr, "bastion %s: serving %s as '%s' (%s)\n", kVersion, c.model_path.c_str(), c.alias.c_str(),
-               m.Describe().c_str());
-  std::fprintf(stderr, "bastion: %d parallel sequences x %d tokens of context, %s KV cache, state in %s\n", c.parallel,
-               c.ctx_size, c.kv_type.c_str(), c.state_dir.c_str());
+  log::Notice("serve", std::string("bastion ") + kVersion + ": serving " + c.model_path + " as '" + c.alias + "' (" +
+                            m.Describe() + ")");
+  log::Notice("serve", std::to_string(c.parallel) + " parallel sequences x " + std::to_string(c.ctx_size) +
+                           " tokens of context, " + c.kv_type + " KV cache, state in " + c.state_dir);
   const std::string shown_host = c.host.find(':') != std::string::npos ? "[" + c.host + "]" : c.host;
   if (tls_state.context != nullptr) {
-    std::fprintf(stderr, "bastion: TLS: %s\n", tls_state.description.c_str());
+    log::Notice("serve", "TLS: " + tls_state.description);
     if (!tls_state.ca_cert_path.empty()) {
-      std::fprintf(stderr, "bastion: clients must trust the local CA certificate %s, e.g.:\n%s",
-                   tls_state.ca_cert_path.c_str(), tls::TrustInstructions(tls_state.ca_cert_path).c_str());
+      log::Notice("serve", "clients must trust the local CA certificate " + tls_state.ca_cert_path);
+      // Instructions for the person at the terminal (several lines), not for the log.
+      std::fprintf(stderr, "To trust the local CA certificate %s, e.g.:\n%s", tls_state.ca_cert_path.c_str(),
+                   tls::TrustInstructions(tls_state.ca_cert_path).c_str());
+      std::fflush(stderr);
     }
   }
   if (redirect_server != nullptr) {
-    std::fprintf(stderr, "bastion: plain HTTP on http://%s:%u redirects to HTTPS (and answers ACME HTTP-01)\n",
-                 shown_host.c_str(), redirect_server->port());
+    log::Notice("serve", "plain HTTP on http://" + shown_host + ":" + std::to_string(redirect_server->port()) +
+                             " redirects to HTTPS (and answers ACME HTTP-01)");
   }
-  std::fprintf(stderr, "bastion: guard: %s; %s per client address%s%s\n",
-               (*key_store)->empty() ? (public_listener ? "no API keys (--insecure-no-auth)" : "no API keys (loopback only)")
-                                     : (std::to_string((*key_store)->size()) + " API key(s) required").c_str(),
-               policy::FormatRateLimit(*client_limit).c_str(), c.trusted_proxies.empty() ? "" : "; trusted proxies set",
-               c.cors_origins.empty() ? "" : "; CORS on");
-  std::fprintf(stderr, "bastion: listening on %s://%s:%u\n", tls_state.context ? "https" : "http", shown_host.c_str(),
-               (*server)->port());
-  std::fflush(stderr);
+  log::Notice("serve", "guard: " +
+                           ((*key_store)->empty()
+                                ? std::string(public_listener ? "no API keys (--insecure-no-auth)" : "no API keys (loopback only)")
+                                : std::to_string((*key_store)->size()) + " API key(s) required") +
+                           "; " + policy::FormatRateLimit(*client_limit) + " per client address" +
+                           (c.trusted_proxies.empty() ? "" : "; trusted proxies set") + (c.cors_origins.empty() ? "" : "; CORS on"));
+  log::Notice("serve", "limits: " + std::to_string(c.limits.max_connections) + " connections (" +
+                           (c.limits.max_connections_per_ip > 0 ? std::to_string(c.limits.max_connections_per_ip)
+                                                                : std::string("no limit")) +
+                           " per address), body " + std::to_string(c.limits.max_body_bytes) + " bytes, JSON depth " +
+                           std::to_string(c.max_json_depth) + ", " + std::to_string(c.max_output_tokens) +
+                           " output tokens, streams " +
+                           (c.max_stream_duration_s > 0 ? std::to_string(c.max_stream_duration_s) + " s" : std::string("unlimited")));
+  log::Notice("serve", std::string("listening on ") + (tls_state.context ? "https" : "http") + "://" + shown_host + ":" +
+                           std::to_string((*server)->port()));
 
   const int sig = signals.Wait();
-  std::fprintf(stderr, "bastion: %s received, finishing running requests (up to %d s)\n",
-               sig == SIGINT ? "SIGINT" : "SIGTERM", c.shutdown_timeout_s);
-  std::fflush(stderr);
+  log::Notice("serve", std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + " received, finishing running requests (up to " +
+                           std::to_string(c.shutdown_timeout_s) + " s)");
   // The engine stops taking requests and finishes what runs; the HTTP server then lets those
   // streams drain to their clients and closes.
   const auto deadline = c.shutdown_timeout();
@@ -401,7 +426,7 @@ int RunServe(const ServeFlags& flags) {
   const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   if (redirect_server != nullptr) redirect_server->Shutdown(std::chrono::milliseconds(0));
   (*server)->Shutdown(std::max(std::chrono::milliseconds(500), deadline - spent));
-  std::fprintf(stderr, "bastion: stopped\n");
+  log::Notice("serve", "stopped");
   return kExitOk;
 }
 

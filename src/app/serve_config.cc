@@ -20,6 +20,7 @@
 #include <optional>
 #include <sstream>
 
+#include "api/api_limits.h"
 #include "base/check.h"
 #include "policy/cors.h"
 #include "policy/rate_limiter.h"
@@ -242,6 +243,26 @@ const std::vector<Setting>& Table() {
          "Open client connections (past it: 503)"},
         Kind::kInt, 1, 100000, std::to_string(http::kDefaultMaxConnections),
         [](ServeConfig& c, const Value& v) { c.limits.max_connections = static_cast<int>(v.number); });
+    add({"max_connections_per_ip", "--max-connections-per-ip", "BASTION_MAX_CONNECTIONS_PER_IP",
+         "limits.max_connections_per_ip", "",
+         "Open connections from one client address (past it: 429; 0 = no limit; trusted proxies exempt)"},
+        Kind::kInt, 0, 100000, std::to_string(http::kDefaultMaxConnectionsPerIp),
+        [](ServeConfig& c, const Value& v) { c.limits.max_connections_per_ip = static_cast<int>(v.number); });
+    add({"max_output_tokens", "--max-output-tokens", "BASTION_MAX_OUTPUT_TOKENS", "limits.max_output_tokens", "",
+         "Most tokens one request may generate: asking for more (max_tokens, num_predict) is a 400, "
+         "asking for no limit gets this many"},
+        Kind::kInt, 1, 1 << 20, std::to_string(api::kDefaultMaxOutputTokens),
+        [](ServeConfig& c, const Value& v) { c.max_output_tokens = static_cast<int>(v.number); });
+    add({"max_json_depth", "--max-json-depth", "BASTION_MAX_JSON_DEPTH", "limits.max_json_depth", "",
+         "Nesting depth of objects and arrays in a request body (past it: 400)"},
+        Kind::kInt, 2, api::kMaxJsonDepthLimit, std::to_string(api::kMaxJsonDepth),
+        [](ServeConfig& c, const Value& v) { c.max_json_depth = static_cast<int>(v.number); });
+    add({"max_stream_duration", "--max-stream-duration", "BASTION_MAX_STREAM_DURATION", "limits.max_stream_duration",
+         "", "Seconds a generation may run from the request's arrival; then a stream ends with an error "
+         "(stream: false gets 503); 0 = no limit"},
+        Kind::kSeconds, 0, 7 * 86400,
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(api::kDefaultMaxStreamDuration).count()),
+        [](ServeConfig& c, const Value& v) { c.max_stream_duration_s = static_cast<int>(v.number); });
     add({"no_tls", "--no-tls", "BASTION_NO_TLS", "no_tls", "",
          "Serve plain HTTP instead of HTTPS (behind a TLS-terminating proxy, or in tests)"},
         Kind::kBool, 0, 0, "false", [](ServeConfig& c, const Value& v) { c.no_tls = v.flag; });
@@ -310,6 +331,14 @@ const std::vector<Setting>& Table() {
          "Access log format: combined (nginx's, plus request id, latency, TTFT, tokens, TLS) or json (JSON lines)"},
         Kind::kString, 0, 0, "combined", [](ServeConfig& c, const Value& v) { c.access_log_format = v.text; },
         {"combined", "json"});
+    add({"error_log", "--error-log", "BASTION_ERROR_LOG", "log.error", "-",
+         "Error log (startup, refusals at every limit, certificate events, failures): a file, or '-' = "
+         "stderr; reopened on SIGUSR1"},
+        Kind::kString, 0, 0, "-", [](ServeConfig& c, const Value& v) { c.error_log = v.text; });
+    add({"log_level", "--log-level", "BASTION_LOG_LEVEL", "log.level", "info",
+         "Least severe error-log level written: debug, info, notice, warn, error or crit"},
+        Kind::kString, 0, 0, "info", [](ServeConfig& c, const Value& v) { c.log_level = v.text; },
+        {"debug", "info", "notice", "warn", "error", "crit"});
     add({"user", "--user", "BASTION_USER", "user", "none",
          "When started as root: switch to this user after binding the ports and reading the keys"},
         Kind::kString, 0, 0, "", [](ServeConfig& c, const Value& v) { c.user = v.text; });

@@ -53,6 +53,11 @@ struct ServeConfig {
   int http_threads = 0;
   int shutdown_timeout_s = 0;
   http::ServerLimits limits;
+  // The API layer's limits (api/routes.h ApiLimits; plain numbers here so this file does not
+  // depend on the API library).
+  int max_output_tokens = 0;      // most tokens one request may ask for
+  int max_json_depth = 0;         // nesting of a request body
+  int max_stream_duration_s = 0;  // a generation's lifetime from the request's arrival; 0 = none
   bool no_tls = false;     // plain HTTP on the main port
 
   // TLS. The certificate comes one of three ways (tls_mode()).
@@ -76,6 +81,8 @@ struct ServeConfig {
   bool public_metrics = false;    // /metrics without the admin scope
   std::string access_log;         // path, "-" = stderr, "off"; "" = <state-dir>/logs/access.log
   std::string access_log_format;  // "combined" or "json"
+  std::string error_log;          // path or "-" (stderr)
+  std::string log_level;          // error log threshold: debug, info, notice, warn, error, crit
   // Is `host` a loopback address (127.0.0.0/8, ::1, localhost)?
   bool ListensOnLoopbackOnly() const;
 

@@ -80,13 +80,12 @@ CertManager::CertManager(CertManagerOptions options, std::unique_ptr<acme::AcmeC
 
 CertManager::~CertManager() { Stop(); }
 
-void CertManager::Log(const std::string& line) const {
+void CertManager::Log(const std::string& line, log::Level level) const {
   if (options_.log) {
     options_.log(line);
     return;
   }
-  std::fprintf(stderr, "bastion: certs: %s\n", line.c_str());
-  std::fflush(stderr);
+  log::Write(level, "certs", line);
 }
 
 std::string CertManager::DomainList() const {
@@ -107,7 +106,7 @@ Status CertManager::Start() {
     handoff_ = std::make_unique<ChallengeHandoffResponder>(ChallengeHandoffDir(options_.state_dir), solver_);
     if (Status st = handoff_->Start(); !st.ok()) {
       // Only `cert renew` next to this server needs it; serving and renewing here still work.
-      Log("challenge handoff for `bastion cert renew` unavailable: " + st.error().message());
+      Log("challenge handoff for `bastion cert renew` unavailable: " + st.error().message(), log::Level::kWarn);
       handoff_.reset();
     }
   }
@@ -171,7 +170,7 @@ void CertManager::CheckDisk(TimePoint now, bool initial) {
   if (!sig.exists) return;  // deleted: keep serving what we have; a missing file is re-obtained when due
   auto stored = LoadCertificateFiles(paths_);
   if (!stored.ok()) {
-    Log("ignoring the stored certificate: " + stored.error().message());
+    Log("ignoring the stored certificate: " + stored.error().message(), log::Level::kWarn);
     return;
   }
   const auto& cert = stored->cert;
@@ -243,7 +242,7 @@ void CertManager::PollAri(TimePoint now) {
     // ARI is advisory: keep the current schedule (window or 1/3 rule) and ask again later.
     const seconds again = std::clamp(err->retry_after.value_or(seconds(3600)), options_.ari_poll_min, options_.ari_poll_max);
     Log("ARI renewal info for " + DomainList() + " failed (asking again in " + DescribeIn(now, now + again) +
-        "): " + err->ToString());
+        "): " + err->ToString(), log::Level::kWarn);
     std::lock_guard lock(mutex_);
     next_ari_poll_ = now + again;
     return;
@@ -297,7 +296,7 @@ void CertManager::RecordFailure(TimePoint now, const std::string& message, std::
   last_error_ = message;
   last_error_at_ = now;
   Log("obtaining a certificate for " + DomainList() + " failed (attempt " + std::to_string(failures_) +
-      ", next try in " + DescribeIn(now, *next_attempt_) + "): " + message);
+      ", next try in " + DescribeIn(now, *next_attempt_) + "): " + message, log::Level::kError);
 }
 
 CertMeta CertManager::BuildMeta() const {
@@ -336,7 +335,7 @@ void CertManager::PersistMeta(bool have_lock) {
     lock.emplace(std::move(*l));
   }
   if (StatSignature(paths_.cert) != known_signature_) return;  // replaced under us: the next Tick adopts it
-  if (Status st = WriteMeta(paths_, BuildMeta()); !st.ok()) Log("cannot write " + paths_.meta + ": " + st.error().message());
+  if (Status st = WriteMeta(paths_, BuildMeta()); !st.ok()) Log("cannot write " + paths_.meta + ": " + st.error().message(), log::Level::kError);
 }
 
 Result<RenewOutcome> CertManager::Attempt(TimePoint now, bool force, milliseconds lock_wait) {
@@ -423,7 +422,7 @@ Result<RenewOutcome> CertManager::Attempt(TimePoint now, bool force, millisecond
       last_error_at_ = now;
     }
   }
-  if (!written.ok()) Log(last_error_);
+  if (!written.ok()) Log(last_error_, log::Level::kError);
   Log("installed a new certificate for " + DomainList() + " (" + (*parsed)->issuer() + ", valid until " +
       FormatTime((*parsed)->not_after()) + ", renewal due " + FormatTime(RenewalDue()) + ")");
   return RenewOutcome::kRenewed;

@@ -46,6 +46,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/log.h"
 #include "acme/acme_client.h"
 #include "base/result.h"
 #include "certs/cert_storage.h"
@@ -163,7 +164,7 @@ class CertManager {
   CertMeta BuildMeta() const;
   void PersistMeta(bool have_lock);
   TimePoint NextAction(TimePoint now) const;
-  void Log(const std::string& line) const;
+  void Log(const std::string& line, log::Level level = log::Level::kNotice) const;
   std::string DomainList() const;
 
   CertManagerOptions options_;

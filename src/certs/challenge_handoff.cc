@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/log.h"
+
 namespace bastion::certs {
 namespace {
 
@@ -184,7 +186,7 @@ void ChallengeHandoffResponder::PollOnce() {
     const std::string ack = st_present.ok() ? "ok\n" : "error: " + st_present.error().message() + "\n";
     if (st_present.ok()) presented_[stem] = Presented{*type, domain, token};
     if (Status w = WriteFileAtomic(dir_ + "/" + stem + ".ack", ack, 0600); !w.ok()) {
-      std::fprintf(stderr, "bastion: certs: challenge handoff: %s\n", w.error().message().c_str());
+      log::Err("certs", "challenge handoff: " + w.error().message());
     }
   }
 }

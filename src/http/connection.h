@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,6 +28,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "base/log.h"
 #include "http/connection_writer.h"
 #include "http/limits.h"
 #include "http/request_parser.h"
@@ -50,7 +52,9 @@ class ConnectionControl : public ConnectionSink {
 
 // State shared by a server's listener(s) and connections.
 struct ServerCore {
-  enum class Admission { kServe, kReject, kDrop };
+  // kReject: answer 503 (server full) and close; kRejectPerIp: answer 429 (this address has
+  // max_connections_per_ip open) and close; kDrop: close at once (even the answering is full).
+  enum class Admission { kServe, kReject, kRejectPerIp, kDrop };
 
   ServerLimits limits;
   std::string server_header;
@@ -67,18 +71,47 @@ struct ServerCore {
   std::unordered_set<uint64_t> lingering;  // answered everything; only draining the client's input
   uint64_t next_id = 1;
   int serving = 0;    // counted against limits.max_connections
-  int rejecting = 0;  // answering 503, at most kRejectSlack
+  int rejecting = 0;  // answering 503/429, at most kRejectSlack
+  std::function<bool(const std::string&)> per_ip_exempt;
+  std::unordered_map<std::string, int> per_ip;  // served connections by peer address (non-exempt)
+  // Connections closed unanswered since the last log line about them (logged at most once a
+  // second: a connection flood must not become a log flood).
+  uint64_t drops_unlogged = 0;
+  std::chrono::steady_clock::time_point last_drop_log{};
 
-  // Decides whether a new connection is served, answered 503, or closed at once.
-  Admission Admit() {
+  // Decides whether a new connection from `ip` is served, answered 503/429, or closed at once.
+  // `*counted_ip` is set to `ip` when the connection counts against the per-address limit
+  // (pass it back to Unregister).
+  Admission Admit(const std::string& ip, std::string* counted_ip) {
     std::lock_guard lock(mu);
-    if (serving < limits.max_connections) {
+    Admission verdict = Admission::kServe;
+    const bool per_ip_applies = limits.max_connections_per_ip > 0 && !ip.empty() && !(per_ip_exempt && per_ip_exempt(ip));
+    if (serving >= limits.max_connections) {
+      verdict = Admission::kReject;
+    } else if (per_ip_applies) {
+      const auto it = per_ip.find(ip);
+      if (it != per_ip.end() && it->second >= limits.max_connections_per_ip) verdict = Admission::kRejectPerIp;
+    }
+    if (verdict == Admission::kServe) {
       ++serving;
-      return Admission::kServe;
+      if (per_ip_applies) {
+        ++per_ip[ip];
+        *counted_ip = ip;
+      }
+      return verdict;
     }
     if (rejecting < kRejectSlack) {
       ++rejecting;
-      return Admission::kReject;
+      return verdict;
+    }
+    ++drops_unlogged;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_drop_log >= std::chrono::seconds(1)) {
+      log::Warn("http", "closed " + std::to_string(drops_unlogged) + " connection(s) unanswered: " +
+                            std::to_string(serving) + " open (max_connections " + std::to_string(limits.max_connections) +
+                            ") and " + std::to_string(rejecting) + " being refused; latest from " + ip);
+      drops_unlogged = 0;
+      last_drop_log = now;
     }
     return Admission::kDrop;
   }
@@ -89,12 +122,16 @@ struct ServerCore {
     return id;
   }
   // From the connection's destructor.
-  void Unregister(uint64_t id, Admission admission) {
+  void Unregister(uint64_t id, Admission admission, const std::string& counted_ip) {
     std::lock_guard lock(mu);
     live.erase(id);
     lingering.erase(id);
     if (admission == Admission::kServe) --serving;
-    if (admission == Admission::kReject) --rejecting;
+    if (admission == Admission::kReject || admission == Admission::kRejectPerIp) --rejecting;
+    if (!counted_ip.empty()) {
+      const auto it = per_ip.find(counted_ip);
+      if (it != per_ip.end() && --it->second <= 0) per_ip.erase(it);
+    }
     cv.notify_all();
   }
   std::vector<std::shared_ptr<ConnectionControl>> Live() {
@@ -157,17 +194,18 @@ class Connection final : public ConnectionControl, public std::enable_shared_fro
   using Admission = ServerCore::Admission;
 
   // `stream` must already use a strand executor (the listener accepts onto one).
-  Connection(Stream stream, std::shared_ptr<ServerCore> core, Admission admission)
+  Connection(Stream stream, std::shared_ptr<ServerCore> core, Admission admission, std::string counted_ip)
       : stream_(std::move(stream)),
         executor_(stream_.get_executor()),
         core_(std::move(core)),
         admission_(admission),
+        counted_ip_(std::move(counted_ip)),
         read_timer_(executor_),
         write_timer_(executor_),
         parser_(core_->limits),
         scratch_(new char[kReadChunkBytes]) {}
 
-  ~Connection() override { core_->Unregister(id_, admission_); }
+  ~Connection() override { core_->Unregister(id_, admission_, counted_ip_); }
 
   // Registers with the server and starts (posted onto the strand).
   void Start() {
@@ -219,6 +257,10 @@ class Connection final : public ConnectionControl, public std::enable_shared_fro
       self->phase_ = Phase::kReading;
       if (self->admission_ == Admission::kReject) {
         return self->RespondTransportError(503, "too many connections; try again shortly");
+      }
+      if (self->admission_ == Admission::kRejectPerIp) {
+        return self->RespondTransportError(429, "too many connections from " + self->remote_address_ + " (limit " +
+                                                    std::to_string(self->core_->limits.max_connections_per_ip) + ")");
       }
       // A new connection gets the header timeout at once: a client that connects and sends
       // nothing is the cheapest slowloris.
@@ -320,7 +362,7 @@ class Connection final : public ConnectionControl, public std::enable_shared_fro
     ignore_input_ = true;  // the rest of the input is unusable; lingering close drains it
     auto writer = BeginResponse(parser_.PartialRequest());
     Headers extra;
-    if (status == 503) extra.emplace_back("Retry-After", "1");
+    if (status == 503 || status == 429) extra.emplace_back("Retry-After", "1");
     core_->router->SendError(*request_, status, message, *writer, std::move(extra));
   }
 
@@ -560,6 +602,7 @@ class Connection final : public ConnectionControl, public std::enable_shared_fro
   const typename Stream::executor_type executor_;  // the strand
   const std::shared_ptr<ServerCore> core_;
   const Admission admission_;
+  const std::string counted_ip_;  // "" when this connection is not counted per address
   uint64_t id_ = 0;
   std::string remote_address_;
   uint16_t remote_port_ = 0;

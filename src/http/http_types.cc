@@ -4,6 +4,8 @@
 
 #include <cstddef>
 
+#include "base/log.h"
+
 namespace bastion::http {
 namespace {
 
@@ -129,6 +131,28 @@ std::string_view StatusReason(int status) {
     case 507: return "Insufficient Storage";
     default: return "Unknown";
   }
+}
+
+void LogErrorResponse(const Request& request, int status, std::string_view message) {
+  log::Level level = log::Level::kInfo;
+  if (status == 408 || status == 413 || status == 414 || status == 429 || status == 431 || status == 503) {
+    level = log::Level::kWarn;
+  } else if (status >= 500) {
+    level = log::Level::kError;
+  }
+  if (!log::Enabled(level)) return;
+  std::string line = std::to_string(status);
+  line += ' ';
+  line += request.method.empty() ? "-" : request.method;
+  line += ' ';
+  line += request.target.empty() ? "-" : request.target;
+  line += " client=";
+  line += request.client_address.empty() ? request.remote_address : request.client_address;
+  if (!request.key_name.empty()) line += " key=" + request.key_name;
+  if (!request.request_id.empty()) line += " rid=" + request.request_id;
+  line += ": ";
+  line += message;
+  log::Write(level, "http", line);
 }
 
 }  // namespace bastion::http

@@ -65,6 +65,11 @@ struct Request {
 // an encoded NUL, which no path or parameter of this server may contain.
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_as_space);
 
+// One error-log line for an error response the server sends (base/log.h): which request, from
+// whom, and why. Limits and refusals (408, 413, 414, 429, 431, 503) are warnings, a 5xx other
+// than 503 an error, any other 4xx (bad JSON, unknown model, missing key) info.
+void LogErrorResponse(const Request& request, int status, std::string_view message);
+
 // "Not Found" for 404 and so on; "Unknown" for codes without a standard phrase.
 std::string_view StatusReason(int status);
 

@@ -34,6 +34,10 @@ inline constexpr std::chrono::milliseconds kDefaultIdleTimeout = std::chrono::se
 inline constexpr std::chrono::milliseconds kDefaultSendTimeout = std::chrono::seconds(60);
 // Open client connections. Past it a new connection gets 503 with Retry-After and is closed.
 inline constexpr int kDefaultMaxConnections = 512;
+// Open connections from one client address (0 = no limit), so one host cannot take all of
+// max_connections. Past it: 429 with Retry-After, then close. Browsers open 6 per host and SDKs
+// pool a few dozen at most; addresses of trusted proxies are exempt (all their clients share it).
+inline constexpr int kDefaultMaxConnectionsPerIp = 64;
 
 // Limits that are not configurable: they bound the server's own bookkeeping.
 // Bytes read from the socket per read call (one buffer per connection).
@@ -61,6 +65,7 @@ struct ServerLimits {
   std::chrono::milliseconds idle_timeout = kDefaultIdleTimeout;
   std::chrono::milliseconds send_timeout = kDefaultSendTimeout;
   int max_connections = kDefaultMaxConnections;
+  int max_connections_per_ip = kDefaultMaxConnectionsPerIp;
 };
 
 }  // namespace bastion::http

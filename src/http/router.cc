@@ -160,6 +160,7 @@ ErrorBody Router::MakeErrorBody(const Request& request, int status, std::string_
 
 void Router::SendError(const Request& request, int status, std::string_view message, ResponseWriter& writer,
                        Headers extra) const {
+  LogErrorResponse(request, status, message);
   ErrorBody body = MakeErrorBody(request, status, message);
   writer.Send(status, body.content_type, std::move(body.body), std::move(extra));
 }

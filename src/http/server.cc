@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "base/log.h"
 #include "http/connection.h"
 
 namespace bastion::http {
@@ -51,21 +52,35 @@ struct StreamTraits<SslStream> {
 // Starts a connection over an accepted socket (already on its own strand): a
 // Connection<tcp::socket>, or for TLS the socket wrapped in an SSL stream first.
 using ConnectionFactory = std::function<void(tcp::socket socket, const std::shared_ptr<ServerCore>& core,
-                                             ServerCore::Admission admission)>;
+                                             ServerCore::Admission admission, std::string counted_ip)>;
 
 void StartPlainConnection(tcp::socket socket, const std::shared_ptr<ServerCore>& core,
-                          ServerCore::Admission admission) {
-  std::make_shared<Connection<tcp::socket>>(std::move(socket), core, admission)->Start();
+                          ServerCore::Admission admission, std::string counted_ip) {
+  std::make_shared<Connection<tcp::socket>>(std::move(socket), core, admission, std::move(counted_ip))->Start();
 }
 
 ConnectionFactory TlsConnectionFactory(std::shared_ptr<asio::ssl::context> context) {
   return [context = std::move(context)](tcp::socket socket, const std::shared_ptr<ServerCore>& core,
-                                        ServerCore::Admission admission) {
-    std::make_shared<Connection<SslStream>>(SslStream(std::move(socket), *context), core, admission)->Start();
+                                        ServerCore::Admission admission, std::string counted_ip) {
+    std::make_shared<Connection<SslStream>>(SslStream(std::move(socket), *context), core, admission,
+                                            std::move(counted_ip))
+        ->Start();
   };
 }
 
-// Accepts connections, decides admission (serve, 503, or close), and starts each connection.
+// The peer's address as text, an IPv4-mapped IPv6 address as plain IPv4; "" if it is gone.
+std::string PeerAddress(const tcp::socket& socket) {
+  error_code ec;
+  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) return "";
+  asio::ip::address address = remote.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return address.to_string();
+}
+
+// Accepts connections, decides admission (serve, 503/429, or close), and starts each connection.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(asio::io_context& ioc, tcp::acceptor acceptor, std::shared_ptr<ServerCore> core, ConnectionFactory factory)
@@ -106,13 +121,14 @@ class Listener : public std::enable_shared_from_this<Listener> {
       });
       return;
     }
+    std::string counted_ip;
     const ServerCore::Admission admission =
-        core_->draining ? ServerCore::Admission::kDrop : core_->Admit();
+        core_->draining ? ServerCore::Admission::kDrop : core_->Admit(PeerAddress(socket), &counted_ip);
     if (admission == ServerCore::Admission::kDrop) {
       error_code ignored;
       socket.close(ignored);
     } else {
-      factory_(std::move(socket), core_, admission);
+      factory_(std::move(socket), core_, admission, std::move(counted_ip));
     }
     Accept();
   }
@@ -158,6 +174,7 @@ Status ValidateOptions(const ServerOptions& o) {
   if (l.max_header_bytes < 256) return Error("max_header_bytes must be at least 256");
   if (l.max_header_count < 1) return Error("max_header_count must be at least 1");
   if (l.max_connections < 1) return Error("max_connections must be at least 1");
+  if (l.max_connections_per_ip < 0) return Error("max_connections_per_ip must be 0 (no limit) or more");
   for (const auto& [name, value] : {std::pair{"header_timeout", l.header_timeout}, {"body_timeout", l.body_timeout},
                                     {"idle_timeout", l.idle_timeout}, {"send_timeout", l.send_timeout}}) {
     if (value.count() <= 0) return Error(std::string(name) + " must be positive");
@@ -173,9 +190,9 @@ void RunIoThread(asio::io_context& ioc) {
       ioc.run();
       return;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "bastion: http: unexpected exception on an I/O thread: %s\n", e.what());
+      log::Crit("http", std::string("unexpected exception on an I/O thread: ") + e.what());
     } catch (...) {
-      std::fprintf(stderr, "bastion: http: unexpected exception on an I/O thread\n");
+      log::Crit("http", "unexpected exception on an I/O thread");
     }
   }
 }
@@ -246,6 +263,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, std::share
   auto core = std::make_shared<internal::ServerCore>();
   core->limits = options.limits;
   core->server_header = options.server_header;
+  core->per_ip_exempt = options.per_ip_exempt;
   core->on_request_done = std::move(options.on_request_done);
   core->router = router;
   internal::ConnectionFactory factory = internal::StartPlainConnection;

@@ -45,6 +45,10 @@ struct ServerOptions {
   // Strict-Transport-Security value added to every HTTPS response; "" sends none. Ignored for
   // plain HTTP (RFC 6797 section 7.2: not over insecure transport).
   std::string hsts;
+  // Peer addresses (as text, IPv4-mapped IPv6 reduced to IPv4) that limits.max_connections_per_ip
+  // does not apply to: trusted proxies, whose address every client behind them shares. Called
+  // on the accept path; null = none exempt.
+  std::function<bool(const std::string& address)> per_ip_exempt;
 };
 
 class Server {

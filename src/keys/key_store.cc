@@ -16,6 +16,7 @@
 
 #include "base/atomic_file.h"
 #include "base/json_depth.h"
+#include "base/log.h"
 
 namespace bastion::keys {
 namespace {
@@ -244,7 +245,7 @@ Result<std::vector<StoredKey>> ReadKeysFile(const std::string& path) {
   return keys;
 }
 
-void DefaultLog(const std::string& line) { std::fprintf(stderr, "bastion: keys: %s\n", line.c_str()); }
+void DefaultLog(const std::string& line) { log::Warn("keys", line); }
 
 }  // namespace
 

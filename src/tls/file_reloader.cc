@@ -69,10 +69,9 @@ CertificateFileReloader::FileStamp CertificateFileReloader::Stamp(const std::str
   return s;
 }
 
-void CertificateFileReloader::Log(const std::string& line) const {
+void CertificateFileReloader::Log(const std::string& line, log::Level level) const {
   if (options_.log) return options_.log(line);
-  std::fprintf(stderr, "bastion: %s\n", line.c_str());
-  std::fflush(stderr);
+  log::Write(level, "tls", line);
 }
 
 std::shared_ptr<const CertifiedKey> CertificateFileReloader::current() const {
@@ -83,7 +82,7 @@ std::shared_ptr<const CertifiedKey> CertificateFileReloader::current() const {
 Status CertificateFileReloader::ReloadNow() {
   auto cert = LoadCertificateFiles(options_.cert_path, options_.key_path);
   if (!cert.ok()) {
-    Log("kept the current TLS certificate: " + cert.error().message());
+    Log("kept the current TLS certificate: " + cert.error().message(), log::Level::kError);
     return cert.error();
   }
   std::shared_ptr<const CertifiedKey> old;

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "base/log.h"
 #include "base/result.h"
 #include "tls/certificate_store.h"
 
@@ -58,7 +59,7 @@ class CertificateFileReloader {
   CertificateFileReloader(std::shared_ptr<CertificateStore> store, Options options);
   static FileStamp Stamp(const std::string& path);
   void Run();
-  void Log(const std::string& line) const;
+  void Log(const std::string& line, log::Level level = log::Level::kNotice) const;
 
   const std::shared_ptr<CertificateStore> store_;
   const Options options_;

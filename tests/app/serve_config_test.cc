@@ -95,6 +95,12 @@ std::string ValueOf(const ServeConfig& c, const std::string& name) {
   if (name == "idle_timeout") return s(c.limits.idle_timeout);
   if (name == "send_timeout") return s(c.limits.send_timeout);
   if (name == "max_connections") return std::to_string(c.limits.max_connections);
+  if (name == "max_connections_per_ip") return std::to_string(c.limits.max_connections_per_ip);
+  if (name == "max_output_tokens") return std::to_string(c.max_output_tokens);
+  if (name == "max_json_depth") return std::to_string(c.max_json_depth);
+  if (name == "max_stream_duration") return std::to_string(c.max_stream_duration_s);
+  if (name == "error_log") return c.error_log;
+  if (name == "log_level") return c.log_level;
   if (name == "no_tls") return c.no_tls ? "true" : "false";
   if (name == "tls_cert") return c.tls_cert;
   if (name == "tls_key") return c.tls_key;
@@ -156,6 +162,12 @@ TEST_F(ServeConfigTest, DefaultsWhenOnlyTheModelIsGiven) {
   EXPECT_EQ(c.limits.idle_timeout, defaults.idle_timeout);
   EXPECT_EQ(c.limits.send_timeout, defaults.send_timeout);
   EXPECT_EQ(c.limits.max_connections, defaults.max_connections);
+  EXPECT_EQ(c.limits.max_connections_per_ip, 64);
+  EXPECT_EQ(c.max_output_tokens, 4096);
+  EXPECT_EQ(c.max_json_depth, 64);
+  EXPECT_EQ(c.max_stream_duration_s, 600);
+  EXPECT_EQ(c.error_log, "-");
+  EXPECT_EQ(c.log_level, "info");
   EXPECT_FALSE(c.no_tls);
   for (const SettingInfo& s : ServeSettings()) {
     EXPECT_EQ(c.sources.at(s.name), s.name == "model" ? SettingSource::kFlag : SettingSource::kDefault) << s.name;
@@ -194,6 +206,8 @@ std::vector<Sample> SamplesFor(const std::string& name, const std::string& dir) 
   if (name == "insecure_no_auth" || name == "public_metrics") return {{"true", "true"}, {"", "false"}, {"", "true"}};
   if (name == "access_log") return {{"\"/var/log/a.log\"", "/var/log/a.log"}, {"", "-"}, {"", "off"}};
   if (name == "access_log_format") return {{"\"json\"", "json"}, {"", "combined"}, {"", "json"}};
+  if (name == "error_log") return {{"\"/var/log/e.log\"", "/var/log/e.log"}, {"", "-"}, {"", "/tmp/e.log"}};
+  if (name == "log_level") return {{"\"warn\"", "warn"}, {"", "debug"}, {"", "error"}};
   if (name == "rate") return {{"\"2r/s\"", "2r/s"}, {"", "3r/s"}, {"", "30r/m"}};
   if (name == "trusted_proxies") return {{"[\"10.0.0.0/8\"]", "10.0.0.0/8"}, {"", "192.168.0.0/16"}, {"", "::1"}};
   if (name == "cors_origins") return {{"[\"https://a.example.com\"]", "https://a.example.com"},
