@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "api/json_body.h"
+#include "base/log.h"
 #include "http/wire.h"
 
 namespace bastion::api {
@@ -96,7 +97,7 @@ void RunGeneration(engine::Engine& engine, engine::Request request, std::unique_
                                   std::to_string(state->max_duration.count() / 1000) + " s) and was stopped after " +
                                   std::to_string(event.stats.generated_tokens) + " tokens";
       if (state->stream) {
-        http::LogErrorResponse(state->meta, 503, "stream cut: " + message);
+        http::LogRequest(log::Level::kWarn, state->meta, "stream cut", message);
         if (!event.text.empty()) w.Write(state->format->StreamChunk(event));
         w.Write(state->format->StreamError(message));
         w.End();

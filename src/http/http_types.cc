@@ -140,8 +140,12 @@ void LogErrorResponse(const Request& request, int status, std::string_view messa
   } else if (status >= 500) {
     level = log::Level::kError;
   }
+  LogRequest(level, request, std::to_string(status), message);
+}
+
+void LogRequest(log::Level level, const Request& request, std::string_view what, std::string_view message) {
   if (!log::Enabled(level)) return;
-  std::string line = std::to_string(status);
+  std::string line(what);
   line += ' ';
   line += request.method.empty() ? "-" : request.method;
   line += ' ';

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/log.h"
+
 namespace bastion::http {
 
 // Header names are stored lower-cased; values as received (trimmed).
@@ -69,6 +71,8 @@ std::optional<std::string> PercentDecode(std::string_view text, bool plus_as_spa
 // whom, and why. Limits and refusals (408, 413, 414, 429, 431, 503) are warnings, a 5xx other
 // than 503 an error, any other 4xx (bad JSON, unknown model, missing key) info.
 void LogErrorResponse(const Request& request, int status, std::string_view message);
+// The general form: "<what> <METHOD> <target> client=... key=... rid=...: <message>".
+void LogRequest(log::Level level, const Request& request, std::string_view what, std::string_view message);
 
 // "Not Found" for 404 and so on; "Unknown" for codes without a standard phrase.
 std::string_view StatusReason(int status);
