@@ -5,6 +5,7 @@
 #   make bench [MODEL=FILE]  pp512/tg128 benchmark
 #   make bench-serve [MODEL=FILE]  TTFT and tokens/s through `bastion serve`, 1/4/8 streams
 #   make fuzz            build the libFuzzer targets with clang-14 (build/fuzz/fuzz/)
+#   make fuzz-smoke      build them and run each for FUZZ_SECONDS (60) with ASan/UBSan (CI does)
 PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 BASTION := $(BUILD_DIR)/bastion
@@ -13,7 +14,7 @@ SYNTH_MODEL := $(BASTION_HOME)/models/synth-qwen2.5-0.5b-q4_k_m.gguf
 PORT ?= 11434
 SERVE_FLAGS := --host 127.0.0.1 --port $(PORT) --state-dir $(BASTION_HOME)
 
-.PHONY: all deps build test serve bench bench-serve fuzz clean
+.PHONY: all deps build test serve bench bench-serve fuzz fuzz-smoke clean
 
 all: build
 
@@ -51,6 +52,9 @@ endif
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz
+
+fuzz-smoke: deps
+	@scripts/fuzz-smoke.sh
 
 clean:
 	rm -rf build
