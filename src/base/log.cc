@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -157,6 +158,43 @@ std::string FormatLine(int64_t unix_ms, Level level, std::string_view component,
   AppendEscaped(line, message);
   line += '\n';
   return line;
+}
+
+bool AdmitRequestLine() {
+  static std::mutex mu;
+  static int64_t window = -1;       // steady-clock second the counts are for
+  static int admitted = 0;
+  static uint64_t suppressed = 0;
+  static int64_t suppressed_since = 0;
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  uint64_t report = 0;
+  int64_t report_seconds = 0;
+  bool admit = false;
+  {
+    std::lock_guard lock(mu);
+    if (now != window) {
+      if (suppressed > 0) {
+        report = suppressed;
+        report_seconds = now - suppressed_since;
+        suppressed = 0;
+      }
+      window = now;
+      admitted = 0;
+    }
+    if (admitted < kMaxRequestLinesPerSecond) {
+      ++admitted;
+      admit = true;
+    } else {
+      if (suppressed++ == 0) suppressed_since = now;
+    }
+  }
+  if (report > 0) {
+    Write(Level::kWarn, "log", std::to_string(report) + " lines about refused requests were left out in the last " +
+                                   std::to_string(std::max<int64_t>(1, report_seconds)) + " s (at most " +
+                                   std::to_string(kMaxRequestLinesPerSecond) + " a second are written)");
+  }
+  return admit;
 }
 
 }  // namespace bastion::log

@@ -44,6 +44,15 @@ inline void Warn(std::string_view component, std::string_view message) { Write(L
 inline void Err(std::string_view component, std::string_view message) { Write(Level::kError, component, message); }
 inline void Crit(std::string_view component, std::string_view message) { Write(Level::kCrit, component, message); }
 
+// Lines about single requests (refusals, limits) under a flood: at most this many per second are
+// written; the rest are counted, and the next line after the second ends says how many were
+// left out. A flood of 429s must not fill the disk (journald rate-limits the same way); the
+// counts in /metrics stay exact.
+inline constexpr int kMaxRequestLinesPerSecond = 100;
+// True when a request line may be written now (and writes the summary of suppressed lines
+// when a new second has begun). Thread-safe.
+bool AdmitRequestLine();
+
 // Log rotation: set from a SIGUSR1 handler (async-signal-safe: one atomic increment). The error
 // log and every AccessLog reopen their files before their next line.
 void RequestReopen();

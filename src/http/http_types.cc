@@ -144,7 +144,7 @@ void LogErrorResponse(const Request& request, int status, std::string_view messa
 }
 
 void LogRequest(log::Level level, const Request& request, std::string_view what, std::string_view message) {
-  if (!log::Enabled(level)) return;
+  if (!log::Enabled(level) || !log::AdmitRequestLine()) return;
   std::string line(what);
   line += ' ';
   line += request.method.empty() ? "-" : request.method;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -114,6 +115,35 @@ TEST_F(LogTest, LinesFromManyThreadsNeverInterleave) {
     EXPECT_NE(line.find("[info] t"), std::string::npos);
   }
   EXPECT_EQ(n, 800);
+}
+
+int64_t SteadySecond() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void WaitForNextSecond() {
+  const int64_t s = SteadySecond();
+  while (SteadySecond() == s) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+TEST_F(LogTest, RequestLinesAreCappedPerSecondAndTheRestCounted) {
+  const std::string path = dir_ + "/error.log";
+  ASSERT_TRUE(Configure(Options{path, Level::kInfo}).ok());
+  int admitted = 0;
+  bool same_second = false;
+  for (int attempt = 0; attempt < 3 && !same_second; ++attempt) {
+    WaitForNextSecond();
+    const int64_t start = SteadySecond();
+    admitted = 0;
+    for (int i = 0; i < kMaxRequestLinesPerSecond + 50; ++i) admitted += AdmitRequestLine() ? 1 : 0;
+    same_second = SteadySecond() == start;
+  }
+  ASSERT_TRUE(same_second) << "could not run 150 calls within one second";
+  EXPECT_EQ(admitted, kMaxRequestLinesPerSecond);
+  WaitForNextSecond();
+  EXPECT_TRUE(AdmitRequestLine());  // a new second: admitted again, and the summary is written
+  const std::string text = Slurp(path);
+  EXPECT_NE(text.find("[warn] log: 50 lines about refused requests were left out"), std::string::npos) << text;
 }
 
 }  // namespace
