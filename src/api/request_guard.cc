@@ -65,6 +65,12 @@ bool IsGenerationRoute(const http::Request& request) {
   return p == "/api/generate" || p == "/api/chat" || p == "/v1/chat/completions" || p == "/v1/completions";
 }
 
+bool IsModelManagementRoute(const http::Request& request) {
+  const std::string& p = request.path;
+  return p == "/api/pull" || p == "/api/delete" || p == "/api/copy" || p == "/api/create" || p == "/api/push" ||
+         p.rfind("/api/blobs/", 0) == 0;
+}
+
 void InstallRequestGuard(http::Router& router, GuardOptions options, std::shared_ptr<GuardMetrics> metrics) {
   struct State {
     GuardOptions o;
@@ -129,6 +135,10 @@ void InstallRequestGuard(http::Router& router, GuardOptions options, std::shared
       if (request.path == "/metrics" && !o.public_metrics && !key->Allows(keys::Scope::kAdmin)) {
         state->metrics->forbidden.fetch_add(1, std::memory_order_relaxed);
         return reject(403, "API key '" + key->name + "' lacks the admin scope needed for /metrics", {});
+      }
+      if (IsModelManagementRoute(request) && !key->Allows(keys::Scope::kAdmin)) {
+        state->metrics->forbidden.fetch_add(1, std::memory_order_relaxed);
+        return reject(403, "API key '" + key->name + "' lacks the admin scope needed for " + request.path, {});
       }
       if (key->rate) {
         auto limit = policy::RateLimitPerSecond(*key->rate, key->burst.value_or(0));

@@ -9,7 +9,8 @@
 //      Retry-After in the route's API error shape;
 //   5. API keys: once the key store has any key, every other route needs one (Authorization:
 //      Bearer or X-Api-Key) → 401 with WWW-Authenticate; /metrics needs the admin scope unless
-//      --public-metrics → 403; revocations take effect within a second (the store is re-read
+//      --public-metrics, and model management (/api/pull, /api/delete, /api/copy, ...) always
+//      does → 403; revocations take effect within a second (the store is re-read
 //      when its file changes);
 //   6. the key's own rate limit and its limit on concurrent generations → 429.
 // The key's name (never the key) is recorded on the request for logs.
@@ -53,5 +54,8 @@ void InstallRequestGuard(http::Router& router, GuardOptions options, std::shared
 
 // Routes that start a generation (counted against a key's max_concurrent).
 bool IsGenerationRoute(const http::Request& request);
+// Routes that change the model store (Ollama's pull, delete, copy, create, push; blob uploads):
+// admin scope only.
+bool IsModelManagementRoute(const http::Request& request);
 
 }  // namespace bastion::api
