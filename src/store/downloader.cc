@@ -102,6 +102,7 @@ bool StartBody(Attempt& a) {
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto& a = *static_cast<Attempt*>(user);
   const size_t n = size * count;
+  if (a.cancel != nullptr && a.cancel->load()) return 0;  // stops the transfer; Download reports it
   if (!a.started && !StartBody(a)) return 0;
   if (a.status != 200 && a.status != 206) {
     if (a.error_body.size() < 512) a.error_body.append(data, std::min<size_t>(n, 512 - a.error_body.size()));
@@ -242,6 +243,9 @@ Result<DownloadResult> Download(const DownloadRequest& request, const FetchOptio
     curl_easy_cleanup(curl);
     curl_slist_free_all(headers);
     if (!a.started) a.status = static_cast<int>(status);  // no body arrived (an empty file, or an error)
+    if (options.cancel != nullptr && options.cancel->load()) {
+      return Error(what + ": cancelled (the partial download is kept; pulling again resumes it)");
+    }
 
     const bool progressed = a.offset > offset;
     offset = a.offset;

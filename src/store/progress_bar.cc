@@ -62,7 +62,7 @@ std::string FormatDuration(double seconds) {
 void RateMeter::Add(std::chrono::steady_clock::time_point now, uint64_t completed) {
   if (!samples_.empty() && completed < samples_.back().second) samples_.clear();  // restarted from zero
   samples_.emplace_back(now, completed);
-  while (samples_.size() > 2 && now - samples_[1].first >= window_) samples_.pop_front();
+  while (samples_.size() > 2 && now - samples_.front().first > window_) samples_.pop_front();
 }
 
 double RateMeter::Rate() const {
