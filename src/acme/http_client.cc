@@ -1,17 +1,11 @@
 #include "acme/http_client.h"
 
 #include <curl/curl.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
-#include <signal.h>
 
 #include <algorithm>
 #include <cctype>
-#include <mutex>
 
-#include "base/atomic_file.h"
+#include "net/curl_common.h"
 
 namespace bastion::acme {
 namespace {
@@ -26,24 +20,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
   return s;
-}
-
-// curl_global_init is not thread-safe in 7.88; do it once, before the first handle.
-// With CURLOPT_NOSIGNAL (no process-wide signal juggling from a background thread) libcurl leaves
-// SIGPIPE to the application, and OpenSSL writes to a socket the CA closed would raise it: a
-// network server must never die of that, so SIGPIPE is ignored unless someone installed a handler.
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    struct sigaction current {};
-    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
-      struct sigaction ignore {};
-      ignore.sa_handler = SIG_IGN;
-      sigemptyset(&ignore.sa_mask);
-      sigaction(SIGPIPE, &ignore, nullptr);
-    }
-  });
 }
 
 struct TransferState {
@@ -109,20 +85,10 @@ bool IsAllowedUrl(std::string_view url) {
 struct HttpClient::Impl {
   HttpClientOptions options;
   CURL* curl = nullptr;
-  std::vector<X509*> extra_roots;
+  std::shared_ptr<const net::TrustRoots> extra_roots;  // null: the system's store alone
 
   ~Impl() {
     if (curl != nullptr) curl_easy_cleanup(curl);
-    for (X509* x : extra_roots) X509_free(x);
-  }
-
-  // Runs for each new TLS context curl makes, after it loaded the default trust store: adding
-  // to that store trusts the extra roots as well as the system's.
-  static CURLcode OnSslContext(CURL*, void* ssl_ctx, void* user) {
-    auto* impl = static_cast<Impl*>(user);
-    X509_STORE* store = SSL_CTX_get_cert_store(static_cast<SSL_CTX*>(ssl_ctx));
-    for (X509* x : impl->extra_roots) X509_STORE_add_cert(store, x);  // duplicates are ignored
-    return CURLE_OK;
   }
 };
 
@@ -130,16 +96,10 @@ HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpClient::~HttpClient() = default;
 
 Result<std::unique_ptr<HttpClient>> HttpClient::Create(HttpClientOptions options) {
-  GlobalInitOnce();
+  net::CurlGlobalInitOnce();
   auto impl = std::make_unique<Impl>();
   if (!options.extra_root_file.empty()) {
-    BASTION_ASSIGN_OR_RETURN(std::string pem, ReadFile(options.extra_root_file, 1u << 20));
-    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-    while (X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) impl->extra_roots.push_back(x);
-    BIO_free(bio);
-    if (impl->extra_roots.empty()) {
-      return Error("CA root file " + options.extra_root_file + ": no PEM certificate in it");
-    }
+    BASTION_ASSIGN_OR_RETURN(impl->extra_roots, net::TrustRoots::LoadPemFile(options.extra_root_file));
   }
   impl->curl = curl_easy_init();
   if (impl->curl == nullptr) return Error("libcurl: curl_easy_init failed");
@@ -177,10 +137,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &state);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  if (!impl_->extra_roots.empty()) {
-    curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, &Impl::OnSslContext);
-    curl_easy_setopt(curl, CURLOPT_SSL_CTX_DATA, impl_.get());
-  }
+  if (impl_->extra_roots) impl_->extra_roots->Install(curl);
 
   if (request.method == "HEAD") {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);

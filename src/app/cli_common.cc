@@ -9,6 +9,9 @@
 #include <iterator>
 #include <sstream>
 
+#include "base/atomic_file.h"
+#include "store/model_store.h"
+
 namespace bastion::cli {
 
 int Fail(const std::string& message) {
@@ -34,7 +37,8 @@ Result<std::string> ResolveStateDir(const std::string& flag) {
 }
 
 void ModelOptions::Register(CLI::App* app, bool with_context) {
-  app->add_option("-m,--model", model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
+  // Not CLI::ExistingFile: a pulled model's name works too (LoadModel resolves it).
+  app->add_option("-m,--model", model_path, "GGUF model file, or the name of a pulled model (bastion list)")->required();
   app->add_option("-t,--threads", threads, "Threads to use (default: all cores)")->check(CLI::Range(0, 1024));
   if (with_context) {
     app->add_option("-c,--ctx-size", ctx_size, "Context size in tokens (default 4096, at most the model's)")
@@ -55,7 +59,13 @@ Result<ContextOptions> ModelOptions::ToContextOptions() const {
   return o;
 }
 
-Result<std::unique_ptr<Model>> LoadModel(const std::string& path) { return Model::Load(path); }
+Result<std::unique_ptr<Model>> LoadModel(const std::string& path) {
+  if (FileExists(path)) return Model::Load(path);
+  // Not a file: a store name in the default state directory (BASTION_HOME or ~/.bastion).
+  BASTION_ASSIGN_OR_RETURN(std::string state_dir, ResolveStateDir(""));
+  BASTION_ASSIGN_OR_RETURN(store::ModelLocation location, store::ResolveModelArgument(state_dir, path));
+  return Model::Load(location.path);
+}
 
 void SamplingOptions::Register(CLI::App* app) {
   app->add_option("-n,--max-tokens", max_tokens, "Tokens to generate at most (-1: until the context is full)")

@@ -44,7 +44,8 @@ struct ModelOptions {
   Result<ContextOptions> ToContextOptions() const;
 };
 
-// Loads the model (printing nothing on success).
+// Loads the model (printing nothing on success): `path` is a GGUF file, or else the name of a model
+// in the default state directory's store (`bastion pull`).
 Result<std::unique_ptr<Model>> LoadModel(const std::string& path);
 
 // Sampling flags shared by generate and run.
@@ -68,6 +69,9 @@ struct SamplingOptions {
 // Parses "1,2,3" (spaces allowed) into token ids; errors name the bad element.
 Result<std::vector<int32_t>> ParseTokenList(const std::string& text);
 
+// A parameter count for people: "494M", "7.6B".
+std::string FormatCount(int64_t n);
+
 // Reads all of stdin.
 std::string ReadAllStdin();
 
@@ -86,5 +90,10 @@ Command AddShowCommand(CLI::App& root);
 Command AddServeCommand(CLI::App& root);
 Command AddCertCommand(CLI::App& root);  // cmd_cert.cc: `bastion cert status|renew`
 Command AddKeysCommand(CLI::App& root);  // cmd_keys.cc: `bastion keys create|list|revoke`
+// cmd_models.cc: the model store.
+Command AddPullCommand(CLI::App& root);  // `bastion pull REF`
+Command AddListCommand(CLI::App& root);  // `bastion list`
+Command AddRmCommand(CLI::App& root);    // `bastion rm NAME...`
+Command AddCpCommand(CLI::App& root);    // `bastion cp SOURCE DESTINATION`
 
 }  // namespace bastion::cli

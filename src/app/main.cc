@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   std::vector<Command> commands = {
       AddGenerateCommand(root), AddEvalCommand(root),  AddTokenizeCommand(root), AddRunCommand(root),
       AddBenchCommand(root),    AddSynthCommand(root), AddShowCommand(root),     AddServeCommand(root),
-      AddCertCommand(root),     AddKeysCommand(root),
+      AddCertCommand(root),     AddKeysCommand(root),  AddPullCommand(root),     AddListCommand(root),
+      AddRmCommand(root),       AddCpCommand(root),
   };
 
   RewriteLegacyServeFlags(argc, argv);
