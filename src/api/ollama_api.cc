@@ -11,6 +11,7 @@
 #include "api/generation_options.h"
 #include "api/json_body.h"
 #include "api/routes.h"
+#include "store/model_store.h"
 
 namespace bastion::api {
 namespace {
@@ -262,6 +263,27 @@ void HandleTags(const ApiContext& ctx, const http::Request&, std::shared_ptr<htt
     j["digest"] = ctx.registry->Digest(*m);
     j["details"] = Details(*m);
     models.push_back(j);
+  }
+  // The store's other models (pulled, not served by this process), as Ollama lists local models.
+  if (!ctx.state_dir.empty()) {
+    for (const store::Manifest& man : store::ModelStore(ctx.state_dir).List()) {
+      if (ctx.registry->Find(man.name) != nullptr) continue;
+      Json j;
+      j["name"] = man.name;
+      j["model"] = man.name;
+      j["modified_at"] = man.added;
+      j["size"] = man.size;
+      j["digest"] = man.DigestHex();
+      Json d;
+      d["parent_model"] = "";
+      d["format"] = "gguf";
+      d["family"] = man.architecture;
+      d["families"] = Json::array({man.architecture});
+      d["parameter_size"] = FormatParameterCount(man.parameters);
+      d["quantization_level"] = man.weight_type;
+      j["details"] = d;
+      models.push_back(j);
+    }
   }
   w->Send(200, "application/json", Json{{"models", models}}.dump());
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "api/api_limits.h"
 #include "api/model_registry.h"
@@ -18,10 +19,17 @@ struct HttpMetrics {
   void Count(int status);
 };
 
+class ModelManagement;
+
 struct ApiContext {
   ModelRegistry* registry = nullptr;
   HttpMetrics* http_metrics = nullptr;
   ApiLimits limits;
+  // The model store's state directory: /api/tags lists its models besides the served ones.
+  // "" = no store.
+  std::string state_dir;
+  // /api/pull, /api/delete, /api/copy; null = off (they answer 403). See model_management.h.
+  std::shared_ptr<ModelManagement> model_management;
 };
 
 // GET / , /health, /metrics, /api/version.

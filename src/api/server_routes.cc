@@ -4,6 +4,7 @@
 
 #include "api/json_body.h"
 #include "api/metrics_text.h"
+#include "api/model_management.h"
 #include "api/routes.h"
 #include "app/version.h"
 
@@ -47,6 +48,7 @@ void RegisterAllRoutes(http::Router& router, const ApiContext& context) {
   RegisterServerRoutes(router, context);
   RegisterOllamaRoutes(router, context);
   RegisterOpenAiRoutes(router, context);
+  RegisterModelManagementRoutes(router, context.model_management);
 }
 
 }  // namespace bastion::api

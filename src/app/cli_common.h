@@ -15,6 +15,7 @@
 #include "model/context.h"
 #include "model/generator.h"
 #include "model/model.h"
+#include "store/model_store.h"
 
 namespace bastion::cli {
 
@@ -71,6 +72,18 @@ Result<std::vector<int32_t>> ParseTokenList(const std::string& text);
 
 // A parameter count for people: "494M", "7.6B".
 std::string FormatCount(int64_t n);
+
+// A pull with the command line's progress display on stderr (a bar on a terminal, plain lines
+// otherwise); SIGINT/SIGTERM cancel it and keep the partial file for a resume. Used by
+// `bastion pull` and by `bastion serve` for a model that is not in the store yet.
+struct PullCliOptions {
+  std::string name;     // store name; "" = the reference's own
+  std::string sha256;   // expected digest; "" = the source's
+  std::string ca_file;  // extra trust roots; "" = $BASTION_CA_FILE or none
+  bool quiet = false;
+};
+Result<store::Manifest> PullWithProgress(const std::string& state_dir, const std::string& reference,
+                                         const PullCliOptions& options);
 
 // Reads all of stdin.
 std::string ReadAllStdin();

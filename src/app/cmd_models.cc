@@ -47,26 +47,23 @@ struct PullArgs {
   bool quiet = false;
 };
 
-int RunPull(const PullArgs& a) {
-  auto state = ResolveStateDir(a.state_dir);
-  if (!state.ok()) return Fail(state.error());
+}  // namespace
+
+Result<store::Manifest> PullWithProgress(const std::string& state_dir, const std::string& reference,
+                                         const PullCliOptions& a) {
   store::PullRequest request;
-  request.reference = a.reference;
+  request.reference = reference;
   request.name = a.name;
   request.sha256 = a.sha256;
-  request.state_dir = *state;
-  auto endpoints = store::SourceEndpoints::FromEnvironment();
-  if (!endpoints.ok()) return Fail(endpoints.error());
-  request.endpoints = *endpoints;
+  request.state_dir = state_dir;
+  BASTION_ASSIGN_OR_RETURN(request.endpoints, store::SourceEndpoints::FromEnvironment());
   std::string ca_file = a.ca_file;
   if (ca_file.empty()) {
     const char* env = std::getenv("BASTION_CA_FILE");
     if (env != nullptr) ca_file = env;
   }
   if (!ca_file.empty()) {
-    auto roots = net::TrustRoots::LoadPemFile(ca_file);
-    if (!roots.ok()) return Fail(roots.error());
-    request.fetch.extra_roots = *roots;
+    BASTION_ASSIGN_OR_RETURN(request.fetch.extra_roots, net::TrustRoots::LoadPemFile(ca_file));
   }
   request.fetch.user_agent = std::string("bastion/") + kVersion + " (model pull)";
 
@@ -94,12 +91,24 @@ int RunPull(const PullArgs& a) {
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
   bar.Finish();
-  if (!manifest.ok()) {
-    if (g_interrupted.load()) {
-      return Fail("interrupted; the partial download is kept: run `bastion pull " + a.reference + "` again to resume");
-    }
-    return Fail(manifest.error());
+  if (!manifest.ok() && g_interrupted.load()) {
+    return Error("interrupted; the partial download is kept: run `bastion pull " + reference + "` again to resume");
   }
+  return manifest;
+}
+
+namespace {
+
+int RunPull(const PullArgs& a) {
+  auto state = ResolveStateDir(a.state_dir);
+  if (!state.ok()) return Fail(state.error());
+  PullCliOptions options;
+  options.name = a.name;
+  options.sha256 = a.sha256;
+  options.ca_file = a.ca_file;
+  options.quiet = a.quiet;
+  auto manifest = PullWithProgress(*state, a.reference, options);
+  if (!manifest.ok()) return Fail(manifest.error());
   if (!a.quiet) {
     std::printf("pulled %s (%s, %s, %s, %s parameters)\n", manifest->name.c_str(), manifest->digest.substr(0, 19).c_str(),
                 store::FormatBytes(manifest->size).c_str(), manifest->weight_type.c_str(),

@@ -27,6 +27,7 @@
 
 #include "acme/acme_client.h"
 #include "api/access_log.h"
+#include "api/model_management.h"
 #include "api/request_guard.h"
 #include "api/routes.h"
 #include "app/acme_challenge_solver.h"
@@ -42,9 +43,13 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "keys/key_store.h"
+#include "net/curl_common.h"
 #include "policy/cors.h"
 #include "policy/rate_limiter.h"
 #include "policy/trusted_proxies.h"
+#include "store/model_ref.h"
+#include "store/model_store.h"
+#include "store/source.h"
 #include "tls/certificate_store.h"
 #include "tls/file_reloader.h"
 #include "tls/local_ca.h"
@@ -210,6 +215,30 @@ Status DropPrivileges(const std::string& user, const std::string& state_dir) {
   return OkStatus();
 }
 
+// The blob of the store model c.model_name, pulling it (with progress on stderr) when the store
+// does not have it. Offline with nothing stored, the error says what to do instead.
+Result<std::string> ResolveStoreModel(const ServeConfig& c) {
+  const store::ModelStore models(c.state_dir);
+  std::vector<std::string> names = {c.model_name};
+  // "hf.co/O/R:q8_0" is stored as "hf.co/O/R:Q8_0": look for the canonical name too.
+  if (auto ref = store::ParseModelRef(c.model_name); ref.ok() && ref->name != c.model_name) names.push_back(ref->name);
+  for (const std::string& name : names) {
+    BASTION_ASSIGN_OR_RETURN(std::optional<store::Manifest> found, models.Find(name));
+    if (found) return models.BlobPath(found->DigestHex());
+  }
+  log::Notice("serve", "model " + c.model_name + " is not in the store (" + models.root() + "); pulling it");
+  auto pulled = PullWithProgress(c.state_dir, c.model_name, PullCliOptions{});
+  if (!pulled.ok()) {
+    return Error("cannot serve '" + c.model_name + "': it is not in the store (" + models.root() +
+                 ") and pulling it failed: " + pulled.error().message() +
+                 ". To serve without the network: pass a GGUF file you have with --model FILE (or BASTION_MODEL); "
+                 "or make a synthetic test model with random weights: bastion synth -o synth.gguf, then "
+                 "bastion serve --model synth.gguf. Pull models when online with: bastion pull " + c.model_name);
+  }
+  log::Notice("serve", "pulled " + pulled->name + " (" + pulled->digest.substr(0, 19) + ", " + pulled->weight_type + ")");
+  return models.BlobPath(pulled->DigestHex());
+}
+
 int RunServe(const ServeFlags& flags) {
   auto config = ResolveServeConfig(flags);
   if (!config.ok()) {
@@ -223,6 +252,13 @@ int RunServe(const ServeFlags& flags) {
   log_options.min_level = log::ParseLevel(c.log_level).value_or(log::Level::kInfo);
   if (Status st = log::Configure(log_options); !st.ok()) return Fail(st.error());
   if (Status st = EnsureStateDir(c.state_dir); !st.ok()) return Fail(st.error());
+  // A store name (the default model too): its blob, pulled first when the store lacks it.
+  std::string model_path = c.model_path;
+  if (model_path.empty()) {
+    auto resolved = ResolveStoreModel(c);
+    if (!resolved.ok()) return Fail(resolved.error());
+    model_path = *resolved;
+  }
   auto tls_setup = SetUpTls(c);
   if (!tls_setup.ok()) return Fail(tls_setup.error());
   TlsSetup& tls_state = *tls_setup;
@@ -233,11 +269,11 @@ int RunServe(const ServeFlags& flags) {
   // Signals first: a SIGTERM during the model load must not kill the process half-way.
   http::TerminationSignals signals;
 
-  auto model = Model::Load(c.model_path);
+  auto model = Model::Load(model_path);
   if (!model.ok()) return Fail(model.error());
   const Model& m = **model;
   if (m.config().name.rfind("bastion synthetic", 0) == 0) {
-    log::Warn("serve", c.model_path + " is a synthetic model with RANDOM weights (bastion synth): it runs at real "
+    log::Warn("serve", model_path + " is a synthetic model with RANDOM weights (bastion synth): it runs at real "
                                       "speed but its answers are noise. Serve a real GGUF for real answers.");
   }
 
@@ -251,7 +287,7 @@ int RunServe(const ServeFlags& flags) {
   if (!engine.ok()) return Fail(engine.error());
 
   api::ModelRegistry registry;
-  registry.Add(c.alias, c.model_path, &m, engine->get());
+  registry.Add(c.alias, model_path, &m, engine->get());
   api::HttpMetrics http_metrics;
   auto router = std::make_shared<http::Router>();
   // The guard: API keys, rate limits, trusted proxies, CORS (api/request_guard.h). Secure by
@@ -297,6 +333,26 @@ int RunServe(const ServeFlags& flags) {
   api_context.limits.max_output_tokens = c.max_output_tokens;
   api_context.limits.max_json_depth = c.max_json_depth;
   api_context.limits.max_stream_duration = std::chrono::seconds(c.max_stream_duration_s);
+  api_context.state_dir = c.state_dir;
+  std::shared_ptr<api::ModelManagement> model_management;
+  if (c.model_management) {
+    api::ModelManagement::Options mo;
+    mo.state_dir = c.state_dir;
+    auto endpoints = store::SourceEndpoints::FromEnvironment();
+    if (!endpoints.ok()) return Fail(endpoints.error());
+    mo.endpoints = *endpoints;
+    if (const char* ca = std::getenv("BASTION_CA_FILE"); ca != nullptr && ca[0] != '\0') {
+      auto roots = net::TrustRoots::LoadPemFile(ca);
+      if (!roots.ok()) return Fail(roots.error());
+      mo.fetch.extra_roots = *roots;
+    }
+    mo.fetch.user_agent = std::string("bastion/") + kVersion + " (model pull)";
+    auto created = api::ModelManagement::Create(std::move(mo));
+    if (!created.ok()) return Fail(created.error());
+    model_management = *created;
+    if (!model_management->note().empty()) log::Warn("models", model_management->note());
+  }
+  api_context.model_management = model_management;
   api::RegisterAllRoutes(*router, api_context);
 
   // The access log (api/access_log.h); it and the error log reopen their files on SIGUSR1.
@@ -379,7 +435,7 @@ int RunServe(const ServeFlags& flags) {
     if (Status st = cert_manager->Start(); !st.ok()) return Fail(st.error());
   }
 
-  log::Notice("serve", std::string("bastion ") + kVersion + ": serving " + c.model_path + " as '" + c.alias + "' (" +
+  log::Notice("serve", std::string("bastion ") + kVersion + ": serving " + model_path + " as '" + c.alias + "' (" +
                             m.Describe() + ")");
   log::Notice("serve", std::to_string(c.parallel) + " parallel sequences x " + std::to_string(c.ctx_size) +
                            " tokens of context, " + c.kv_type + " KV cache, state in " + c.state_dir);
@@ -422,6 +478,7 @@ int RunServe(const ServeFlags& flags) {
   const auto deadline = c.shutdown_timeout();
   const auto start = std::chrono::steady_clock::now();
   if (cert_manager != nullptr) cert_manager->Stop();  // before the listeners that answer its challenges
+  if (model_management != nullptr) model_management->Shutdown(std::chrono::seconds(2));  // cancels pulls
   (*engine)->Shutdown(deadline);
   const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   if (redirect_server != nullptr) redirect_server->Shutdown(std::chrono::milliseconds(0));

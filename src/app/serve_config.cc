@@ -45,6 +45,7 @@ enum class Kind {
 
 struct Value {
   std::string text;
+  std::string raw;  // the text as given, before a kPath's "~" and config-relative resolution
   int64_t number = 0;
   bool flag = false;
   std::vector<std::string> list;  // kList
@@ -183,8 +184,12 @@ const std::vector<Setting>& Table() {
          "TCP port; 11434 is Ollama's, so Ollama clients work unchanged (0 = any free port)"},
         Kind::kInt, 0, 65535, "11434",
         [](ServeConfig& c, const Value& v) { c.port = static_cast<uint16_t>(v.number); });
-    add({"model", "-m,--model", "BASTION_MODEL", "model", "none (required)", "GGUF model file to serve"},
-        Kind::kPath, 0, 0, "", [](ServeConfig& c, const Value& v) { c.model_path = v.text; });
+    add({"model", "-m,--model", "BASTION_MODEL", "model", std::string(kDefaultModel) + " (pulled on first use)",
+         "GGUF model file, or a model in the store by name (bastion pull NAME / bastion list)"},
+        Kind::kPath, 0, 0, "", [](ServeConfig& c, const Value& v) {
+          c.model_path = v.text;
+          c.model_name = v.raw;
+        });
     add({"alias", "--alias", "BASTION_ALIAS", "alias", "the model file name without .gguf",
          "Name clients use for the model (the \"model\" field of requests)"},
         Kind::kString, 0, 0, "", [](ServeConfig& c, const Value& v) { c.alias = v.text; });
@@ -323,6 +328,10 @@ const std::vector<Setting>& Table() {
     add({"public_metrics", "--public-metrics", "BASTION_PUBLIC_METRICS", "guard.public_metrics", "false",
          "Serve /metrics to any valid API key (by default only admin-scope keys)"},
         Kind::kBool, 0, 0, "false", [](ServeConfig& c, const Value& v) { c.public_metrics = v.flag; });
+    add({"model_management", "--model-management", "BASTION_MODEL_MANAGEMENT", "guard.model_management", "false",
+         "Enable Ollama's /api/pull, /api/delete and /api/copy (admin-scope keys only once keys exist; pulls "
+         "only from the configured Hugging Face and Ollama hubs)"},
+        Kind::kBool, 0, 0, "false", [](ServeConfig& c, const Value& v) { c.model_management = v.flag; });
     add({"access_log", "--access-log", "BASTION_ACCESS_LOG", "log.access", "<state-dir>/logs/access.log",
          "Access log file: one line per request (never keys, prompts or outputs); '-' = stderr, 'off' = none; "
          "reopened on SIGUSR1"},
@@ -395,6 +404,7 @@ Status CheckRange(const Setting& s, int64_t n) {
 Result<Value> ParseTextKind(const Setting& s, std::string_view text) {
   Value v;
   v.text = std::string(text);
+  v.raw = v.text;
   switch (s.kind) {
     case Kind::kText:
       if (text.empty()) return Error("must not be empty");
@@ -656,6 +666,23 @@ Result<std::map<std::string, Value>> ReadConfigFile(const std::string& path, con
   return values;
 }
 
+// A -m value that must name a file (an error when there is none) rather than a store model:
+// an absolute or ./ ~/ path, "dir/file", or a name ending in .gguf — except the store's own
+// reference forms (hf.co/OWNER/REPO/FILE.gguf, ollama://..., https://...).
+bool LooksLikeModelPath(std::string_view text) {
+  if (text.empty()) return false;
+  if (text.rfind("hf.co/", 0) == 0 || text.rfind("huggingface.co/", 0) == 0 ||
+      text.find("://") != std::string_view::npos) {
+    return false;
+  }
+  if (text.front() == '/' || text.front() == '.' || text.front() == '~') return true;
+  const std::string lower = Lower(text);
+  if (lower.size() > 5 && lower.compare(lower.size() - 5, 5, ".gguf") == 0) return true;
+  // Store names may contain '/' (hf.co/Owner/Repo:Q8_0, ollama://x) but never start a path-like
+  // "dir/file" without a host-looking first part; anything with '/' and no ':' is a path.
+  return text.find('/') != std::string_view::npos && text.find(':') == std::string_view::npos;
+}
+
 std::string DeriveAlias(const std::string& model_path) {
   std::string name = fs::path(model_path).filename().string();
   if (name.size() > 5 && Lower(name.substr(name.size() - 5)) == ".gguf") name.resize(name.size() - 5);
@@ -823,15 +850,26 @@ Result<ServeConfig> ResolveServeConfig(const ServeFlags& flags, const EnvLookup&
   }
   config.config_path = config_path;
 
-  if (config.model_path.empty()) {
-    return Error("no model to serve: pass -m/--model FILE, set BASTION_MODEL, or set model in the config file");
+  // The model: a file (anything that looks like a path must be one), or else a store name that the
+  // serve command resolves, pulling it when it is missing (the default model too).
+  if (config.model_path.empty()) config.model_name = std::string(kDefaultModel);
+  if (LooksLikeModelPath(config.model_name)) {
+    std::error_code ec;
+    if (!fs::exists(config.model_path, ec)) return Error("model file '" + config.model_path + "' does not exist");
+    if (!fs::is_regular_file(config.model_path, ec)) {
+      return Error("model '" + config.model_path + "' is not a regular file");
+    }
+    config.model_name.clear();
+  } else {
+    std::error_code ec;
+    if (fs::is_regular_file(config.model_name, ec)) {
+      config.model_path = fs::absolute(config.model_name, ec).lexically_normal().string();  // "model.gguf" in cwd
+      config.model_name.clear();
+    } else {
+      config.model_path.clear();
+    }
   }
-  std::error_code ec;
-  if (!fs::exists(config.model_path, ec)) return Error("model file '" + config.model_path + "' does not exist");
-  if (!fs::is_regular_file(config.model_path, ec)) {
-    return Error("model '" + config.model_path + "' is not a regular file");
-  }
-  if (config.alias.empty()) config.alias = DeriveAlias(config.model_path);
+  if (config.alias.empty()) config.alias = config.model_path.empty() ? config.model_name : DeriveAlias(config.model_path);
 
   // TLS: which way the certificate comes, and the settings that only make sense together.
   if (config.tls_cert.empty() != config.tls_key.empty()) {

@@ -31,6 +31,9 @@ class App;
 
 namespace bastion::cli {
 
+// What `bastion serve` serves when no model is given (pulled into the store on first use).
+inline constexpr std::string_view kDefaultModel = "qwen2.5:0.5b";
+
 inline constexpr std::string_view kLetsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory";
 inline constexpr std::string_view kLetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
@@ -42,7 +45,8 @@ struct ServeConfig {
   std::string config_path;  // the TOML file read, "" when none
   std::string host;
   uint16_t port = 0;
-  std::string model_path;  // a regular file (checked)
+  std::string model_path;  // a regular file (checked); "" when the model is a store name
+  std::string model_name;  // a store name to resolve (and pull if missing) when model_path is ""
   std::string alias;       // the name the model is served as; derived from the file name by default
   std::string state_dir;   // "~" expanded; not created here
   int parallel = 0;        // sequence slots
@@ -79,6 +83,7 @@ struct ServeConfig {
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For / X-Real-IP are believed
   std::vector<std::string> cors_origins;     // exact origins allowed by CORS; empty = CORS off
   bool public_metrics = false;    // /metrics without the admin scope
+  bool model_management = false;  // /api/pull, /api/delete, /api/copy (api/model_management.h)
   std::string access_log;         // path, "-" = stderr, "off"; "" = <state-dir>/logs/access.log
   std::string access_log_format;  // "combined" or "json"
   std::string error_log;          // path or "-" (stderr)

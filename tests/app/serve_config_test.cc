@@ -123,6 +123,7 @@ std::string ValueOf(const ServeConfig& c, const std::string& name) {
   if (name == "user") return c.user;
   if (name == "insecure_no_auth") return c.insecure_no_auth ? "true" : "false";
   if (name == "public_metrics") return c.public_metrics ? "true" : "false";
+  if (name == "model_management") return c.model_management ? "true" : "false";
   if (name == "rate") return c.rate;
   if (name == "access_log") return c.access_log;
   if (name == "access_log_format") return c.access_log_format;
@@ -203,7 +204,9 @@ std::vector<Sample> SamplesFor(const std::string& name, const std::string& dir) 
   if (name == "acme_ca") return {{"\"https://ca.test/dir\"", "https://ca.test/dir"}, {"", "https://ca2.test/dir"},
                                  {"", "https://ca3.test/dir"}};
   if (name == "user") return {{"\"u1\"", "u1"}, {"", "u2"}, {"", "u3"}};
-  if (name == "insecure_no_auth" || name == "public_metrics") return {{"true", "true"}, {"", "false"}, {"", "true"}};
+  if (name == "insecure_no_auth" || name == "public_metrics" || name == "model_management") {
+    return {{"true", "true"}, {"", "false"}, {"", "true"}};
+  }
   if (name == "access_log") return {{"\"/var/log/a.log\"", "/var/log/a.log"}, {"", "-"}, {"", "off"}};
   if (name == "access_log_format") return {{"\"json\"", "json"}, {"", "combined"}, {"", "json"}};
   if (name == "error_log") return {{"\"/var/log/e.log\"", "/var/log/e.log"}, {"", "-"}, {"", "/tmp/e.log"}};
@@ -245,7 +248,8 @@ TEST_F(ServeConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefaultForEverySetting
     EXPECT_EQ(ValueOf(c, s.name), samples[1].text);
     EXPECT_EQ(c.sources[s.name], SettingSource::kEnv);
 
-    if (s.name == "no_tls" || s.name == "insecure_no_auth" || s.name == "public_metrics") {  // switches
+    if (s.name == "no_tls" || s.name == "insecure_no_auth" || s.name == "public_metrics" ||
+        s.name == "model_management") {  // switches
       args.push_back(flag);
     } else {
       args.insert(args.end(), {flag, samples[2].text});
@@ -390,16 +394,34 @@ TEST_F(ServeConfigTest, FlagErrorsNameTheFlag) {
   EXPECT_EQ(MustResolve({"-m", model_, "--port", "1", "--port", "2"}).port, 2);
 }
 
-TEST_F(ServeConfigTest, ModelIsRequiredAndMustBeAFile) {
-  std::string e = ErrorOf({});
-  EXPECT_NE(e.find("no model to serve"), std::string::npos) << e;
-  EXPECT_NE(e.find("BASTION_MODEL"), std::string::npos) << e;
-  e = ErrorOf({"-m", dir_ + "/nope.gguf"});
+TEST_F(ServeConfigTest, ModelIsAFileOrAStoreNameAndDefaultsToQwen) {
+  // No model: the default store model, served under its own name.
+  ServeConfig c = MustResolve({});
+  EXPECT_EQ(c.model_path, "");
+  EXPECT_EQ(c.model_name, "qwen2.5:0.5b");
+  EXPECT_EQ(c.alias, "qwen2.5:0.5b");
+  // Anything path-like must be an existing regular file.
+  std::string e = ErrorOf({"-m", dir_ + "/nope.gguf"});
+  EXPECT_NE(e.find("does not exist"), std::string::npos) << e;
+  e = ErrorOf({"-m", "models/nope"});
   EXPECT_NE(e.find("does not exist"), std::string::npos) << e;
   e = ErrorOf({"-m", dir_});
   EXPECT_NE(e.find("not a regular file"), std::string::npos) << e;
   env_["BASTION_MODEL"] = model_;
-  EXPECT_EQ(MustResolve({}).model_path, model_);
+  c = MustResolve({});
+  EXPECT_EQ(c.model_path, model_);
+  EXPECT_EQ(c.model_name, "");
+  env_.erase("BASTION_MODEL");
+  // Store names and references, including the hub forms that end in .gguf.
+  for (const std::string name : {"qwen2.5:1.5b-instruct-q8_0", "hf.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0",
+                                 "hf.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf",
+                                 "ollama://qwen2.5:0.5b", "mine"}) {
+    c = MustResolve({"-m", name});
+    EXPECT_EQ(c.model_path, "") << name;
+    EXPECT_EQ(c.model_name, name);
+    EXPECT_EQ(c.alias, name);
+    EXPECT_EQ(MustResolve({"-m", name, "--alias", "x"}).alias, "x");
+  }
 }
 
 TEST_F(ServeConfigTest, PathsExpandHomeAndFileRelativePaths) {

@@ -25,20 +25,23 @@ export const MODEL = 'tiny';
 // Starts a server; resolves to {url, proc, log(), stop(), stateDir, caFile, httpUrl} once it
 // listens. Plain HTTP (--no-tls) unless tls is true: then HTTPS with the local CA in stateDir
 // (caFile is its certificate) and, with httpPort, the plain-HTTP redirect listener (httpUrl).
+// model: a file or a store name; null = none (bastion's default model, from the store or pulled);
+// alias null = bastion's default name. env: extra environment variables.
 export function startServer(extraArgs = [], { model = tinyModel(), alias = MODEL, tls = false, stateDir = null,
-                                              httpPort = null } = {}) {
+                                              httpPort = null, env = {} } = {}) {
   const state = stateDir ?? mkdtempSync(path.join(tmpdir(), 'bastion-state-'));
-  const args = ['serve', '-m', model, '--alias', alias, '--host', '127.0.0.1', '--port', '0',
+  const args = ['serve', ...(model === null ? [] : ['-m', model]), ...(alias === null ? [] : ['--alias', alias]),
+                '--host', '127.0.0.1', '--port', '0',
                 ...(tls ? [] : ['--no-tls']), ...(httpPort === null ? [] : ['--http-port', String(httpPort)]),
                 // The API tests send bursts from one address; the guard's default limit (5 r/s,
                 // burst 10) is tested in guard.test.mjs, which passes its own --rate/--burst
                 // (a later flag wins).
                 '--rate', '10000r/s', '--burst', '10000',
                 '--state-dir', state, ...extraArgs];
-  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let log = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start:\n' + log)), 30000);
+    const timer = setTimeout(() => reject(new Error('server did not start:\n' + log)), 60000);
     const onData = (chunk) => {
       log += chunk.toString();
       const m = log.match(/listening on (https?:\/\/[^\s]+)/);
