@@ -57,6 +57,9 @@ GemmFn GetLegacyGemm([[maybe_unused]] GgmlType weight_type, SimdLevel level) {
     case SimdLevel::kAvx512:
 #if defined(BASTION_HAVE_AVX512)
       if (GemmFn fn = legacy::GemmAvx512(weight_type)) return fn;
+      if (weight_type == GgmlType::kBF16) {
+        if (GemmFn fn = legacy::GemmBf16Amx(/*all_shapes=*/false)) return fn;
+      }
       return legacy::GemmFloatAvx512(weight_type, CpuHasAvx512Bf16());
 #else
       return nullptr;

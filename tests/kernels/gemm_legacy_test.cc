@@ -60,7 +60,7 @@ class GuardedBuffer {
 // variants pin one of its internal paths for every shape: the row kernel or the column kernel of
 // the block types (the runtime switches at kAvx512MinColsForColumnKernel columns), and the
 // plain-AVX-512F BF16 kernel (what CPUs without AVX512_BF16 run).
-enum class Variant { kRuntime, kRows, kCols, kNoBf16 };
+enum class Variant { kRuntime, kRows, kCols, kNoBf16, kAmx };
 
 struct Level {
   std::string name;
@@ -75,7 +75,8 @@ std::vector<Level> Levels() {
           {"avx512", SimdLevel::kAvx512, Variant::kRuntime},
           {"avx512_rows", SimdLevel::kAvx512, Variant::kRows},
           {"avx512_cols", SimdLevel::kAvx512, Variant::kCols},
-          {"avx512_nobf16", SimdLevel::kAvx512, Variant::kNoBf16}};
+          {"avx512_nobf16", SimdLevel::kAvx512, Variant::kNoBf16},
+          {"amx", SimdLevel::kAvx512, Variant::kAmx}};
 }
 
 // Whether the level variant applies to the type at all.
@@ -84,7 +85,8 @@ bool Applies(GgmlType t, const Level& lv) {
     case Variant::kRuntime: return true;
     case Variant::kRows:
     case Variant::kCols: return !IsFloatType(t);
-    case Variant::kNoBf16: return t == GgmlType::kBF16;
+    case Variant::kNoBf16:
+    case Variant::kAmx: return t == GgmlType::kBF16;
   }
   return false;
 }
@@ -101,6 +103,10 @@ GemmFn KernelFor(GgmlType t, const Level& lv, std::string* why) {
     case Variant::kRows: return legacy::GemmRowsAvx512(t);
     case Variant::kCols: return legacy::GemmColsAvx512(t);
     case Variant::kNoBf16: return legacy::GemmFloatAvx512(t, false);
+    case Variant::kAmx:
+      if (GemmFn fn = legacy::GemmBf16Amx(/*all_shapes=*/true)) return fn;
+      *why = "no AMX-BF16 on this CPU (or the OS does not grant it)";
+      return nullptr;
   }
 #endif
   GemmFn fn = GetLegacyGemm(t, lv.level);
@@ -257,6 +263,13 @@ std::vector<Shape> Shapes(GgmlType t) {
   // Long rows with many row tiles (and row remainders of every tile height used).
   shapes.push_back({4864, 57, 5});
   shapes.push_back({4864, 33, 9});
+  if (IsFloatType(t)) {
+    // AMX tiles (16 tokens x 16 rows, two of each per block): whole, ragged and mixed blocks.
+    for (const Shape& s : {Shape{64, 48, 48}, Shape{96, 35, 50}, Shape{896, 64, 100}, Shape{32, 16, 16},
+                           Shape{4864, 40, 40}}) {
+      shapes.push_back(s);
+    }
+  }
   return shapes;
 }
 
