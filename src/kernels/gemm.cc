@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "kernels/gemm_legacy_internal.h"
 #include "quant/quantize.h"
 
 namespace bastion {
@@ -149,6 +150,15 @@ bool CpuHasAvx512Bf16() {
 #else
   return false;
 #endif
+}
+
+int64_t PrefillTokenTile([[maybe_unused]] GgmlType weight_type, [[maybe_unused]] SimdLevel level) {
+#if defined(BASTION_HAVE_AVX512)
+  if (weight_type == GgmlType::kBF16 && level == SimdLevel::kAvx512 && legacy::GemmBf16Amx(false) != nullptr) {
+    return 1 << 20;
+  }
+#endif
+  return 64;
 }
 
 GemmFn GetGemm(GgmlType weight_type, SimdLevel level) {

@@ -43,6 +43,11 @@ using QuantizeActFn = void (*)(const float* x, void* dst, int64_t k);
 // fall back to the next lower one; kScalar always exists (loops over DotRow).
 GemmFn GetGemm(GgmlType weight_type, SimdLevel level);
 
+// Tokens per kernel call the threaded prefill driver should use for this weight type: most
+// kernels re-arrange a tile of activations per call and want it to stay in L2 (64); the AMX
+// kernel re-arranges weights per call instead and wants every token of the batch in one call.
+int64_t PrefillTokenTile(GgmlType weight_type, SimdLevel level);
+
 // Activation converter for an activation type at this level (same fallback rule).
 QuantizeActFn GetQuantizeAct(GgmlType act_type, SimdLevel level);
 

@@ -19,10 +19,6 @@
 namespace bastion {
 namespace {
 
-// Column (token) tile of a prefill product: the converted activations of this many tokens stay in
-// L2 while a block of weight rows is multiplied against them.
-constexpr int64_t kTokenTile = 64;
-
 // Rows per prefill work chunk are a multiple of this, so SIMD kernels see whole row tiles.
 constexpr int64_t kRowAlign = 16;
 
@@ -97,7 +93,11 @@ void MatMulEngine::Run(const float* x, int64_t n_tokens, int64_t x_stride,
   }
   if (act_buffer_.size() < total) act_buffer_.resize(total);
   gemms_.resize(jobs.size());
-  for (size_t j = 0; j < jobs.size(); ++j) gemms_[j] = GetGemm(jobs[j].weight->type, level_);
+  token_tiles_.resize(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    gemms_[j] = GetGemm(jobs[j].weight->type, level_);
+    token_tiles_[j] = PrefillTokenTile(jobs[j].weight->type, level_);
+  }
 
   // 2. Convert the activations (split over tokens and formats).
   const int n_threads = pool_.size();
@@ -126,8 +126,9 @@ void MatMulEngine::Run(const float* x, int64_t n_tokens, int64_t x_stride,
     const WeightMatrix& w = *job.weight;
     const Converted& conv = converted_[static_cast<size_t>(job_act_[j])];
     const uint8_t* w_rows = w.data + static_cast<size_t>(row_begin) * w.row_bytes;
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
-      const int64_t nc = std::min(kTokenTile, n_tokens - t0);
+    const int64_t token_tile = token_tiles_[j];
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += token_tile) {
+      const int64_t nc = std::min(token_tile, n_tokens - t0);
       gemms_[j](k, w_rows, w.row_bytes, row_end - row_begin, act_base + conv.offset + t0 * conv.row_bytes,
                 conv.row_bytes, nc, job.y + t0 * job.y_stride + row_begin, static_cast<size_t>(job.y_stride));
     }

@@ -83,6 +83,7 @@ class MatMulEngine {
   std::vector<Converted> converted_;
   std::vector<int> job_act_;
   std::vector<GemmFn> gemms_;
+  std::vector<int64_t> token_tiles_;  // tokens per kernel call, per job (PrefillTokenTile)
   std::vector<int64_t> unit_begin_;
   std::unique_ptr<Share[]> shares_;
 };
