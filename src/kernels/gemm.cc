@@ -154,7 +154,8 @@ bool CpuHasAvx512Bf16() {
 
 int64_t PrefillTokenTile([[maybe_unused]] GgmlType weight_type, [[maybe_unused]] SimdLevel level) {
 #if defined(BASTION_HAVE_AVX512)
-  if (weight_type == GgmlType::kBF16 && level == SimdLevel::kAvx512 && legacy::GemmBf16Amx(false) != nullptr) {
+  if (level == SimdLevel::kAvx512 && ((weight_type == GgmlType::kBF16 && legacy::GemmBf16Amx(false) != nullptr) ||
+                                      (weight_type == GgmlType::kF16 && legacy::AmxF16Enabled()))) {
     return 1 << 20;
   }
 #endif

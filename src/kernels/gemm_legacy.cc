@@ -60,6 +60,9 @@ GemmFn GetLegacyGemm([[maybe_unused]] GgmlType weight_type, SimdLevel level) {
       if (weight_type == GgmlType::kBF16) {
         if (GemmFn fn = legacy::GemmBf16Amx(/*all_shapes=*/false)) return fn;
       }
+      if (weight_type == GgmlType::kF16) {
+        if (GemmFn fn = legacy::GemmF16Amx(/*all_shapes=*/false)) return fn;
+      }
       return legacy::GemmFloatAvx512(weight_type, CpuHasAvx512Bf16());
 #else
       return nullptr;

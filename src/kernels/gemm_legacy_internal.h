@@ -44,6 +44,11 @@ QuantizeActFn QuantizeActAvx512(GgmlType act_type);
 // gains nothing there); true: AMX for every shape whose k is a multiple of 32 (tests).
 bool AmxBf16Ready();
 GemmFn GemmBf16Amx(bool all_shapes);
+// F16 weights on AMX through an exact split into two BF16 halves. all_shapes = true: as above
+// (tests); false: only with BASTION_AMX=all (AmxF16Enabled), since it makes F16 results depend
+// on the batch size (gemm_bf16_amx.cc says why that matters).
+GemmFn GemmF16Amx(bool all_shapes);
+bool AmxF16Enabled();
 constexpr int64_t kAmxMinTokens = 16;
 #endif
 

@@ -29,6 +29,9 @@ constexpr size_t kChunkBytes = 96 * 1024;
 // calls win: at least this many rows per chunk (each chunk is still under a MiB of weights).
 constexpr int64_t kPrefillMinRows = 128;
 constexpr int64_t kPrefillMinTokens = 8;
+// Row cap per chunk for kernels that take all tokens at once (their per-call scratch holds the
+// chunk's weights re-arranged: 2048 rows of 896 F16 elements split in two = 7 MiB).
+constexpr int64_t kAllTokensMaxRows = 2048;
 
 // Decode shares are cut in units of this many rows (the row kernels' tile height).
 constexpr int64_t kUnitRows = 4;
@@ -233,6 +236,9 @@ void MatMulEngine::RunChunks(std::span<const MatMulJob> jobs, int64_t n_tokens, 
     if (n_tokens >= kPrefillMinTokens) {
       const int64_t half_share = (w.n_out + 2 * n_threads - 1) / (2 * n_threads);
       rows = std::max(rows, std::min(kPrefillMinRows, half_share));
+      // Kernels that take every token per call (AMX) re-arrange the activations per call too:
+      // give them as few, tall chunks as the balance allows (two per thread, bounded scratch).
+      if (token_tiles_[j] >= n_tokens) rows = std::max(rows, std::min(kAllTokensMaxRows, half_share));
     }
     rows = std::clamp<int64_t>(rows, kRowAlign, std::max<int64_t>(w.n_out, kRowAlign));
     rows = (rows + kRowAlign - 1) / kRowAlign * kRowAlign;

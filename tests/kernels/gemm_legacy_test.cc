@@ -85,8 +85,8 @@ bool Applies(GgmlType t, const Level& lv) {
     case Variant::kRuntime: return true;
     case Variant::kRows:
     case Variant::kCols: return !IsFloatType(t);
-    case Variant::kNoBf16:
-    case Variant::kAmx: return t == GgmlType::kBF16;
+    case Variant::kNoBf16: return t == GgmlType::kBF16;
+    case Variant::kAmx: return t == GgmlType::kBF16 || t == GgmlType::kF16;
   }
   return false;
 }
@@ -104,7 +104,10 @@ GemmFn KernelFor(GgmlType t, const Level& lv, std::string* why) {
     case Variant::kCols: return legacy::GemmColsAvx512(t);
     case Variant::kNoBf16: return legacy::GemmFloatAvx512(t, false);
     case Variant::kAmx:
-      if (GemmFn fn = legacy::GemmBf16Amx(/*all_shapes=*/true)) return fn;
+      if (GemmFn fn = t == GgmlType::kF16 ? legacy::GemmF16Amx(/*all_shapes=*/true)
+                                          : legacy::GemmBf16Amx(/*all_shapes=*/true)) {
+        return fn;
+      }
       *why = "no AMX-BF16 on this CPU (or the OS does not grant it)";
       return nullptr;
   }
