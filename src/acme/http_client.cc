@@ -10,18 +10,6 @@
 namespace bastion::acme {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
-  return s;
-}
-
 struct TransferState {
   HttpResponse* response;
   size_t max_bytes;
@@ -45,14 +33,13 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   const size_t n = size * count;
   const std::string_view line(data, n);
   // A status line starts a new response (after a 100 Continue, say): drop what came before.
-  if (line.starts_with("HTTP/")) {
+  net::HeaderLine h = net::ParseHeaderLine(line);
+  if (h.status_line) {
     state->response->headers.clear();
     return n;
   }
-  const size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return n;
-  if (state->response->headers.size() >= 100) return n;  // a hostile server cannot grow this
-  state->response->headers.emplace_back(Lower(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
+  if (!h.field || state->response->headers.size() >= 100) return n;  // a hostile server cannot grow this
+  state->response->headers.push_back(std::move(*h.field));
   return n;
 }
 
@@ -71,7 +58,7 @@ const std::string* HttpResponse::Header(std::string_view lower_name) const {
 }
 
 bool IsAllowedUrl(std::string_view url) {
-  const std::string lower = Lower(url.substr(0, std::min<size_t>(url.size(), 32)));
+  const std::string lower = net::AsciiLower(url.substr(0, std::min<size_t>(url.size(), 32)));
   if (lower.starts_with("https://")) return url.size() > 8;
   // Plain HTTP only to this machine: test CAs. Anything else would let a network attacker
   // rewrite the CA's replies (the JWS protects requests, not responses).

@@ -56,7 +56,6 @@ AccessLog::~AccessLog() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void AccessLog::RequestReopen() { log::RequestReopen(); }
 
 void AccessLog::ReopenIfRequested() {
   const uint64_t generation = log::ReopenGeneration();

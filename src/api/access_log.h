@@ -1,7 +1,7 @@
 // The access log: one line per finished request, in nginx's `combined` format (plus bastion's
 // fields) or as JSON lines for Loki/ELK. Never the API key (only its name), never prompts or
-// outputs. Reopened on SIGUSR1 (ReopenRequested) so logrotate can move the file away, as with
-// nginx.
+// outputs. Reopened on SIGUSR1 (base/log.h RequestReopen, shared with the error log) so
+// logrotate can move the file away, as with nginx.
 //
 // combined:  client - key [26/Nov/2026:09:30:00 +0000] "POST /api/chat HTTP/1.1" 200 512 "referer"
 //            "user-agent" rid=... rt=0.123 ttft=0.045 in=17 out=32 tls=TLSv1.3
@@ -32,9 +32,6 @@ class AccessLog {
 
   // Thread-safe; one write(2) per line so lines from threads never interleave.
   void Log(const http::Request& request, int status, uint64_t bytes, uint64_t duration_ns);
-
-  // Set from a signal handler (async-signal-safe: one atomic store); the next Log reopens.
-  static void RequestReopen();
 
   // The line, for tests.
   static std::string FormatLine(Format format, const http::Request& request, int status, uint64_t bytes,

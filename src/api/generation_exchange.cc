@@ -51,14 +51,7 @@ void RunGeneration(engine::Engine& engine, engine::Request request, std::unique_
   state->writer = writer;
   state->format = std::move(format);
   state->stream = stream;
-  http::Request& meta = state->meta;
-  meta.method = http_request.method;
-  meta.target = http_request.target;
-  meta.path = http_request.path;
-  meta.remote_address = http_request.remote_address;
-  meta.client_address = http_request.client_address;
-  meta.key_name = http_request.key_name;
-  meta.request_id = http_request.request_id;
+  state->meta = http::RequestMeta(http_request);
   std::shared_ptr<http::GenerationLog> log = http_request.generation;
   const uint64_t received_ns = http_request.received_ns;
   if (max_duration.count() > 0) {

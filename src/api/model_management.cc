@@ -106,14 +106,7 @@ void ModelManagement::HandlePull(const http::Request& req, std::shared_ptr<http:
   pull.endpoints = options_.endpoints;
   pull.fetch = options_.fetch;
   pull.policy = policy_;
-  http::Request meta;
-  meta.method = req.method;
-  meta.target = req.target;
-  meta.path = req.path;
-  meta.remote_address = req.remote_address;
-  meta.client_address = req.client_address;
-  meta.key_name = req.key_name;
-  meta.request_id = req.request_id;
+  http::Request meta = http::RequestMeta(req);
   auto cancel = std::make_shared<std::atomic<bool>>(false);
   w->OnCancel([cancel] { cancel->store(true); });
   log::Notice("models", "pull of " + *name + " requested by " +
@@ -136,7 +129,6 @@ void ModelManagement::PullThread(store::PullRequest request, bool stream, http::
   std::string last_status;
   auto last_sent = std::chrono::steady_clock::time_point{};
   const store::PullObserver observer = [&](const store::PullEvent& e) {
-    if (stopped()) stop.store(true);
     if (!stream) return;
     const auto now = std::chrono::steady_clock::now();
     const bool download = e.total > 0 && e.completed < e.total;
@@ -145,7 +137,8 @@ void ModelManagement::PullThread(store::PullRequest request, bool stream, http::
     last_sent = now;
     if (!w->Write(EventJson(e))) stop.store(true);
   };
-  // The observer is not called while a transfer stalls; poll the flags alongside.
+  // Client gone or shutdown: the poller turns either into `stop`, which the pull watches (the
+  // observer is not called while a transfer stalls, so it cannot be the one to look).
   std::atomic<bool> done{false};
   std::thread poller([&] {
     while (!done.load()) {

@@ -133,6 +133,18 @@ std::string_view StatusReason(int status) {
   }
 }
 
+Request RequestMeta(const Request& request) {
+  Request meta;
+  meta.method = request.method;
+  meta.target = request.target;
+  meta.path = request.path;
+  meta.remote_address = request.remote_address;
+  meta.client_address = request.client_address;
+  meta.key_name = request.key_name;
+  meta.request_id = request.request_id;
+  return meta;
+}
+
 void LogErrorResponse(const Request& request, int status, std::string_view message) {
   log::Level level = log::Level::kInfo;
   if (status == 408 || status == 413 || status == 414 || status == 429 || status == 431 || status == 503) {

@@ -67,6 +67,10 @@ struct Request {
 // an encoded NUL, which no path or parameter of this server may contain.
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_as_space);
 
+// A copy of what error responses and log lines need of a request (method, target, path, client,
+// key name, request id) without its body or headers: for work that outlives the handler.
+Request RequestMeta(const Request& request);
+
 // One error-log line for an error response the server sends (base/log.h): which request, from
 // whom, and why. Limits and refusals (408, 413, 414, 429, 431, 503) are warnings, a 5xx other
 // than 503 an error, any other 4xx (bad JSON, unknown model, missing key) info.

@@ -226,24 +226,6 @@ void GemmBf16AmxImpl(int64_t k, const void* w, size_t w_stride, int64_t nr, cons
   _tile_release();
 }
 
-// The vdpbf16ps kernel, for what AMX does not take.
-GemmFn Fallback() {
-  static const GemmFn fallback = GemmFloatAvx512(GgmlType::kBF16, /*use_bf16_insn=*/true);
-  return fallback;
-}
-
-void GemmBf16AmxAllShapes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
-                          int64_t nc, float* y, size_t y_stride) {
-  if (k % kChunk != 0) return Fallback()(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
-  GemmBf16AmxImpl(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
-}
-
-void GemmBf16AmxRuntime(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
-                        int64_t nc, float* y, size_t y_stride) {
-  if (nc < kAmxMinTokens || k % kChunk != 0) return Fallback()(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
-  GemmBf16AmxImpl(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
-}
-
 // ---- F16 through an exact BF16 split ----------------------------------------------------------
 // Opt-in (BASTION_AMX=all): F16 is the weight type whose results do not depend on how requests
 // are batched (every product of a token is summed in the same order whatever else is in the
@@ -381,21 +363,20 @@ void GemmF16AmxImpl(int64_t k, const void* w, size_t w_stride, int64_t nr, const
   _tile_release();
 }
 
-GemmFn F16Fallback() {
-  static const GemmFn fallback = GemmFloatAvx512(GgmlType::kF16, /*use_bf16_insn=*/false);
-  return fallback;
-}
-
-void GemmF16AmxAllShapes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
-                         int64_t nc, float* y, size_t y_stride) {
-  if (k % kChunk != 0) return F16Fallback()(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
-  GemmF16AmxImpl(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
-}
-
-void GemmF16AmxRuntime(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
-                       int64_t nc, float* y, size_t y_stride) {
-  if (nc < kAmxMinTokens || k % kChunk != 0) return F16Fallback()(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
-  GemmF16AmxImpl(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+// The AVX-512 kernel for what AMX does not take: k not a multiple of 32 always, and fewer than
+// kAmxMinTokens tokens unless all_shapes (tests).
+template <GgmlType kType, bool kAllShapes>
+void AmxOrFallback(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nc,
+                   float* y, size_t y_stride) {
+  if (k % kChunk != 0 || (!kAllShapes && nc < kAmxMinTokens)) {
+    static const GemmFn fallback = GemmFloatAvx512(kType, /*use_bf16_insn=*/kType == GgmlType::kBF16);
+    return fallback(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+  }
+  if constexpr (kType == GgmlType::kBF16) {
+    GemmBf16AmxImpl(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+  } else {
+    GemmF16AmxImpl(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+  }
 }
 
 }  // namespace
@@ -426,13 +407,13 @@ bool AmxF16Enabled() {
 
 GemmFn GemmF16Amx(bool all_shapes) {
   if (!AmxBf16Ready() || !CpuHasAvx512Bf16()) return nullptr;
-  if (all_shapes) return GemmF16AmxAllShapes;
-  return AmxF16Enabled() ? GemmF16AmxRuntime : nullptr;
+  if (all_shapes) return AmxOrFallback<GgmlType::kF16, true>;
+  return AmxF16Enabled() ? AmxOrFallback<GgmlType::kF16, false> : nullptr;
 }
 
 GemmFn GemmBf16Amx(bool all_shapes) {
   if (!AmxBf16Ready() || !CpuHasAvx512Bf16()) return nullptr;
-  return all_shapes ? GemmBf16AmxAllShapes : GemmBf16AmxRuntime;
+  return all_shapes ? AmxOrFallback<GgmlType::kBF16, true> : AmxOrFallback<GgmlType::kBF16, false>;
 }
 
 }  // namespace bastion::legacy

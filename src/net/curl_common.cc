@@ -16,6 +16,33 @@ namespace bastion::net {
 // With CURLOPT_NOSIGNAL (no process-wide signal juggling from a background thread) libcurl leaves
 // SIGPIPE to the application, and OpenSSL writes to a socket the peer closed would raise it: a
 // network server must never die of that, so SIGPIPE is ignored unless someone installed a handler.
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string_view TrimHeaderSpace(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  return s;
+}
+
+HeaderLine ParseHeaderLine(std::string_view line) {
+  HeaderLine h;
+  if (line.starts_with("HTTP/")) {
+    h.status_line = true;
+    return h;
+  }
+  const size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    h.field.emplace(AsciiLower(TrimHeaderSpace(line.substr(0, colon))), std::string(TrimHeaderSpace(line.substr(colon + 1))));
+  }
+  return h;
+}
+
 void CurlGlobalInitOnce() {
   static std::once_flag once;
   std::call_once(once, [] {

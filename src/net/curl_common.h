@@ -6,11 +6,26 @@
 #include <curl/curl.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "base/result.h"
 
 namespace bastion::net {
+
+// ASCII lower case (header names, URL schemes).
+std::string AsciiLower(std::string_view s);
+// Without leading spaces/tabs and trailing spaces/tabs/CR/LF (header names and values).
+std::string_view TrimHeaderSpace(std::string_view s);
+
+// One line as libcurl hands it to a CURLOPT_HEADERFUNCTION callback.
+struct HeaderLine {
+  bool status_line = false;  // "HTTP/...": a new response begins (redirect, 100 Continue)
+  std::optional<std::pair<std::string, std::string>> field;  // {lower-case name, trimmed value}
+};
+HeaderLine ParseHeaderLine(std::string_view line);
 
 // curl_global_init, once, before the first handle (it is not thread-safe in libcurl 7.88), and
 // SIGPIPE ignored unless the application installed its own handler.

@@ -9,22 +9,11 @@
 #include <charconv>
 #include <cstring>
 
+#include "net/curl_common.h"
 #include "store/sha256.h"
 
 namespace bastion::store {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
-  return s;
-}
 
 std::optional<uint64_t> ParseU64(std::string_view s) {
   uint64_t v = 0;
@@ -133,17 +122,16 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   auto& a = *static_cast<Attempt*>(user);
   const size_t n = size * count;
   const std::string_view line(data, n);
-  if (line.starts_with("HTTP/")) {  // a new response in a redirect chain
+  const net::HeaderLine h = net::ParseHeaderLine(line);
+  if (h.status_line) {  // a new response in a redirect chain
     a.content_range.clear();
     a.retry_after.clear();
     return n;
   }
-  const size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return n;
-  const std::string name = Lower(Trim(line.substr(0, colon)));
-  const std::string_view value = Trim(line.substr(colon + 1));
-  if (name == "content-range") a.content_range = std::string(value.substr(0, 200));
-  if (name == "retry-after") a.retry_after = std::string(value.substr(0, 100));
+  if (!h.field) return n;
+  const auto& [name, value] = *h.field;
+  if (name == "content-range") a.content_range = value.substr(0, 200);
+  if (name == "retry-after") a.retry_after = value.substr(0, 100);
   return n;
 }
 
@@ -155,13 +143,13 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 std::string Printable(std::string_view body) {
   std::string out;
   for (const char c : body.substr(0, 200)) out += (c >= ' ' && c < 0x7f) ? c : ' ';
-  return std::string(Trim(out));
+  return std::string(net::TrimHeaderSpace(out));
 }
 
 }  // namespace
 
 std::optional<ContentRange> ParseContentRange(std::string_view value) {
-  value = Trim(value);
+  value = net::TrimHeaderSpace(value);
   if (!value.starts_with("bytes ")) return std::nullopt;
   value.remove_prefix(6);
   const size_t dash = value.find('-');

@@ -11,23 +11,12 @@
 #include <random>
 #include <thread>
 
+#include "net/curl_common.h"
 namespace bastion::store {
 namespace {
 
 constexpr long kMaxRedirects = 10;
 constexpr size_t kMaxHeaders = 200;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
-  return s;
-}
 
 // Refuses sockets to non-public addresses (FetchOptions::block_private_addresses).
 curl_socket_t OpenSocketChecked(void* user, curlsocktype, curl_sockaddr* address) {
@@ -66,13 +55,13 @@ size_t OnSmallHeader(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<SmallTransfer*>(user);
   const size_t n = size * count;
   const std::string_view line(data, n);
-  if (line.starts_with("HTTP/")) {  // a new response (a redirect's target, or after 100)
+  net::HeaderLine h = net::ParseHeaderLine(line);
+  if (h.status_line) {  // a new response (a redirect's target, or after 100)
     t->response->headers.clear();
     return n;
   }
-  const size_t colon = line.find(':');
-  if (colon == std::string_view::npos || t->response->headers.size() >= kMaxHeaders) return n;
-  t->response->headers.emplace_back(Lower(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
+  if (!h.field || t->response->headers.size() >= kMaxHeaders) return n;
+  t->response->headers.push_back(std::move(*h.field));
   return n;
 }
 
@@ -91,7 +80,7 @@ const std::string* FetchResponse::Header(std::string_view lower_name) const {
 }
 
 Status CheckUrlAllowed(std::string_view url, const FetchOptions& options) {
-  const std::string head = Lower(url.substr(0, 8));
+  const std::string head = net::AsciiLower(url.substr(0, 8));
   if (head.starts_with("https://") && url.size() > 8) return OkStatus();
   if (head.starts_with("http://") && url.size() > 7) {
     if (options.allow_plain_http) return OkStatus();
@@ -106,7 +95,7 @@ void ConfigureHandle(CURL* curl, const std::string& url, bool follow_redirects, 
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, options.allow_plain_http ? "http,https" : "https");
   // Never downgrade: a redirect from an https URL must stay on https.
-  const bool https = Lower(std::string_view(url).substr(0, 8)) == "https://";
+  const bool https = net::AsciiLower(std::string_view(url).substr(0, 8)) == "https://";
   curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, follow_redirects ? 1L : 0L);
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, kMaxRedirects);
@@ -151,7 +140,7 @@ bool IsRetryableCurlCode(CURLcode code) {
 }
 
 std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value) {
-  value = Trim(value);
+  value = net::TrimHeaderSpace(value);
   if (value.empty() || value.size() > 64) return std::nullopt;
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     if (value.size() > 9) return std::chrono::milliseconds(999999999LL * 1000);
