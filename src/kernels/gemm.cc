@@ -155,7 +155,8 @@ bool CpuHasAvx512Bf16() {
 int64_t PrefillTokenTile([[maybe_unused]] GgmlType weight_type, [[maybe_unused]] SimdLevel level) {
 #if defined(BASTION_HAVE_AVX512)
   if (level == SimdLevel::kAvx512 && ((weight_type == GgmlType::kBF16 && legacy::GemmBf16Amx(false) != nullptr) ||
-                                      (weight_type == GgmlType::kF16 && legacy::AmxF16Enabled()))) {
+                                      (weight_type == GgmlType::kF16 && legacy::AmxF16Enabled()) ||
+                                      legacy::GemmQ8Amx(weight_type, false) != nullptr)) {
     return 1 << 20;
   }
 #endif

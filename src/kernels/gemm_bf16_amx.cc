@@ -22,8 +22,6 @@
 // AmxBf16Ready() asks once. Without it (older CPU, older kernel, k not a multiple of 32) the
 // vdpbf16ps kernel runs instead.
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cpuid.h>
@@ -40,52 +38,16 @@ constexpr int64_t kTile = 16;        // tokens per A/C tile, weight rows per B/C
 constexpr int64_t kChunk = 32;       // k elements per tile step
 constexpr size_t kPackedTileBytes = 1024;
 
-struct alignas(64) TileConfig {
-  uint8_t palette_id;
-  uint8_t start_row;
-  uint8_t reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
-
 // Tiles 0-3: C[token tile t][row group g] = tile 2t + g; 4, 5: A for token tiles 0, 1; 6, 7: B for
 // row groups 0, 1. All 16 rows x 64 bytes.
 void ConfigureTiles() {
-  TileConfig cfg{};
+  AmxTileConfig cfg{};
   cfg.palette_id = 1;
   for (int t = 0; t < 8; ++t) {
     cfg.rows[t] = 16;
     cfg.colsb[t] = 64;
   }
   _tile_loadconfig(&cfg);
-}
-
-// dst (16 x 16 dwords, contiguous) = transpose of the 16 dwords at each of rows[0..15].
-void Transpose16x16(const uint8_t* const rows[16], uint32_t* dst) {
-  __m512i r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(rows[i]);
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {  // lane L of r[i + c] = rows i..i+3 of column 4L + c
-    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  for (int c = 0; c < 4; ++c) {
-    t[c] = _mm512_shuffle_i32x4(r[c], r[c + 4], 0x88);           // columns c, c + 8: rows 0-7
-    t[c + 4] = _mm512_shuffle_i32x4(r[c], r[c + 4], 0xDD);       // columns c + 4, c + 12: rows 0-7
-    t[c + 8] = _mm512_shuffle_i32x4(r[c + 8], r[c + 12], 0x88);  // the same for rows 8-15
-    t[c + 12] = _mm512_shuffle_i32x4(r[c + 8], r[c + 12], 0xDD);
-  }
-  for (int c = 0; c < 4; ++c) {
-    _mm512_storeu_si512(dst + 16 * c, _mm512_shuffle_i32x4(t[c], t[c + 8], 0x88));
-    _mm512_storeu_si512(dst + 16 * (c + 8), _mm512_shuffle_i32x4(t[c], t[c + 8], 0xDD));
-    _mm512_storeu_si512(dst + 16 * (c + 4), _mm512_shuffle_i32x4(t[c + 4], t[c + 12], 0x88));
-    _mm512_storeu_si512(dst + 16 * (c + 12), _mm512_shuffle_i32x4(t[c + 4], t[c + 12], 0xDD));
-  }
 }
 
 // Stores C tile `tile` (0-3) for tokens [c0, c0 + nt) x rows [r0, r0 + ng) into y. (GCC's tile
@@ -157,7 +119,7 @@ void GemmBf16AmxImpl(int64_t k, const void* w, size_t w_stride, int64_t nr, cons
         const int64_t row = g * kTile + r;
         rows[r] = row < nr ? wb + row * w_stride + i * 64 : kZeros;
       }
-      Transpose16x16(rows, reinterpret_cast<uint32_t*>(packed + g * group_bytes + i * kPackedTileBytes));
+      AmxTranspose16x16(rows, reinterpret_cast<uint32_t*>(packed + g * group_bytes + i * kPackedTileBytes));
     }
   }
   // The last, partial token tile: its rows plus zero rows, so tile loads stay inside the buffer.
@@ -329,8 +291,8 @@ void GemmF16AmxImpl(int64_t k, const void* w, size_t w_stride, int64_t nr, const
         rhi[r] = reinterpret_cast<const uint8_t*>(hi_rows[r]);
         rlo[r] = reinterpret_cast<const uint8_t*>(lo_rows[r]);
       }
-      Transpose16x16(rhi, reinterpret_cast<uint32_t*>(packed_hi + g * group_bytes + i * kPackedTileBytes));
-      Transpose16x16(rlo, reinterpret_cast<uint32_t*>(packed_lo + g * group_bytes + i * kPackedTileBytes));
+      AmxTranspose16x16(rhi, reinterpret_cast<uint32_t*>(packed_hi + g * group_bytes + i * kPackedTileBytes));
+      AmxTranspose16x16(rlo, reinterpret_cast<uint32_t*>(packed_lo + g * group_bytes + i * kPackedTileBytes));
     }
   }
   const auto* ab = static_cast<const uint8_t*>(a);
@@ -386,13 +348,7 @@ bool AmxBf16Ready() {
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
     const bool amx_bf16 = (edx >> 22) & 1, amx_tile = (edx >> 24) & 1;
-    if (!amx_bf16 || !amx_tile) return false;
-    // BASTION_AMX=off keeps the AVX-512 kernels (for comparisons).
-    if (const char* env = std::getenv("BASTION_AMX"); env != nullptr && std::strcmp(env, "off") == 0) return false;
-    // Linux >= 5.16: ask for the tile data state (XFEATURE_XTILEDATA = 18) for this process.
-    constexpr long kArchReqXcompPerm = 0x1023;
-    constexpr long kXfeatureXtiledata = 18;
-    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+    return amx_bf16 && amx_tile && AmxTilesPermitted();
   }();
   return ready;
 }

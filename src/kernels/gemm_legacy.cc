@@ -56,6 +56,7 @@ GemmFn GetLegacyGemm([[maybe_unused]] GgmlType weight_type, SimdLevel level) {
 #endif
     case SimdLevel::kAvx512:
 #if defined(BASTION_HAVE_AVX512)
+      if (GemmFn fn = legacy::GemmQ8Amx(weight_type, /*all_shapes=*/false)) return fn;
       if (GemmFn fn = legacy::GemmAvx512(weight_type)) return fn;
       if (weight_type == GgmlType::kBF16) {
         if (GemmFn fn = legacy::GemmBf16Amx(/*all_shapes=*/false)) return fn;

@@ -50,6 +50,26 @@ GemmFn GemmBf16Amx(bool all_shapes);
 GemmFn GemmF16Amx(bool all_shapes);
 bool AmxF16Enabled();
 constexpr int64_t kAmxMinTokens = 16;
+
+// Q4_0, Q5_0, Q8_0 weights x Q8_0 activations on AMX-INT8 (gemm_q8_amx.cc): nullptr unless the
+// CPU has AMX-INT8 and the OS grants the tile state (BASTION_AMX=off also says no). all_shapes as
+// for GemmBf16Amx; otherwise AMX from kAmxMinTokens tokens on, the VNNI kernels below that.
+bool AmxInt8Ready();
+GemmFn GemmQ8Amx(GgmlType weight_type, bool all_shapes);
+
+// Shared by the AMX files (gemm_amx_common.cc). The tile configuration block of LDTILECFG.
+struct alignas(64) AmxTileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+// Whether the OS grants this process the AMX tile state (asked once) and BASTION_AMX is not off.
+bool AmxTilesPermitted();
+// dst (16 x 16 dwords, contiguous) = transpose of the 16 dwords at each of rows[0..15]: dst row p
+// holds dword p of every row, the B-tile ("VNNI") layout of 16 weight rows.
+void AmxTranspose16x16(const uint8_t* const rows[16], uint32_t* dst);
 #endif
 
 }  // namespace bastion::legacy

@@ -86,7 +86,9 @@ bool Applies(GgmlType t, const Level& lv) {
     case Variant::kRows:
     case Variant::kCols: return !IsFloatType(t);
     case Variant::kNoBf16: return t == GgmlType::kBF16;
-    case Variant::kAmx: return t == GgmlType::kBF16 || t == GgmlType::kF16;
+    case Variant::kAmx:
+      return t == GgmlType::kBF16 || t == GgmlType::kF16 || t == GgmlType::kQ4_0 || t == GgmlType::kQ5_0 ||
+             t == GgmlType::kQ8_0;
   }
   return false;
 }
@@ -104,6 +106,11 @@ GemmFn KernelFor(GgmlType t, const Level& lv, std::string* why) {
     case Variant::kCols: return legacy::GemmColsAvx512(t);
     case Variant::kNoBf16: return legacy::GemmFloatAvx512(t, false);
     case Variant::kAmx:
+      if (!IsFloatType(t)) {
+        if (GemmFn fn = legacy::GemmQ8Amx(t, /*all_shapes=*/true)) return fn;
+        *why = "no AMX-INT8 on this CPU (or the OS does not grant it)";
+        return nullptr;
+      }
       if (GemmFn fn = t == GgmlType::kF16 ? legacy::GemmF16Amx(/*all_shapes=*/true)
                                           : legacy::GemmBf16Amx(/*all_shapes=*/true)) {
         return fn;
@@ -266,8 +273,9 @@ std::vector<Shape> Shapes(GgmlType t) {
   // Long rows with many row tiles (and row remainders of every tile height used).
   shapes.push_back({4864, 57, 5});
   shapes.push_back({4864, 33, 9});
-  if (IsFloatType(t)) {
-    // AMX tiles (16 tokens x 16 rows, two of each per block): whole, ragged and mixed blocks.
+  {
+    // AMX tiles (16 tokens x 16 rows, two of each per block; one block per step for the integer
+    // types, in pairs): whole, ragged and mixed blocks, odd block counts.
     for (const Shape& s : {Shape{64, 48, 48}, Shape{96, 35, 50}, Shape{896, 64, 100}, Shape{32, 16, 16},
                            Shape{4864, 40, 40}}) {
       shapes.push_back(s);
@@ -297,6 +305,31 @@ TEST_P(LegacyGemm, ExactWhenSumsAreExact) {
   uint32_t seed = 1000;
   for (const Shape& s : Shapes(t)) CheckShape(t, fn, s, /*exact=*/true, seed++);
 }
+
+#if defined(BASTION_HAVE_AVX512)
+// The AMX-INT8 kernel scales each block's exact integer sum exactly as the column kernel does, so
+// the runtime may switch between them by batch size without changing any result: bit-equal.
+TEST(LegacyGemmAmx, Int8KernelBitEqualToColumnKernel) {
+  for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0}) {
+    GemmFn amx = legacy::GemmQ8Amx(t, /*all_shapes=*/true);
+    if (amx == nullptr || DetectSimdLevel() != SimdLevel::kAvx512) GTEST_SKIP() << "no AMX-INT8 here";
+    GemmFn cols = legacy::GemmColsAvx512(t);
+    std::mt19937 rng(7);
+    for (const Shape& s : {Shape{896, 37, 50}, Shape{4864, 20, 33}, Shape{96, 16, 16}, Shape{160, 5, 17}}) {
+      const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(VecDotType(t), s.k);
+      std::vector<uint8_t> w(s.nr * w_row), a(s.nc * a_row);
+      for (int64_t r = 0; r < s.nr; ++r) RandomWeightRow(t, s.k, rng, w.data() + r * w_row, false);
+      for (int64_t c = 0; c < s.nc; ++c) RandomActRow(t, s.k, rng, a.data() + c * a_row, false);
+      std::vector<float> y_amx(s.nc * s.nr), y_cols(s.nc * s.nr);
+      amx(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, y_amx.data(), s.nr);
+      cols(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, y_cols.data(), s.nr);
+      for (size_t i = 0; i < y_amx.size(); ++i) {
+        ASSERT_EQ(FloatToBits(y_amx[i]), FloatToBits(y_cols[i])) << TypeName(t) << " k=" << s.k << " i=" << i;
+      }
+    }
+  }
+}
+#endif
 
 std::vector<GemmParam> AllGemmParams() {
   std::vector<GemmParam> params;
