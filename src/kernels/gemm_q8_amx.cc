@@ -50,6 +50,8 @@ constexpr int64_t kLag = 4;
 constexpr int64_t kRing = kLag + 2;
 // Packed weight bytes per band of row groups (see GemmQ8AmxImpl).
 constexpr size_t kBandBytes = 512 * 1024;
+// How far ahead of the block being unpacked PackGroup asks for weight bytes.
+constexpr int64_t kPrefetchBytes = 1024;
 
 // Tiles 0, 1: C for even / odd blocks; 2, 3: A; 4, 5: B.
 void ConfigureTiles() {
@@ -98,37 +100,38 @@ struct Q5_0W {
 };
 
 // Packs rows [r0, r0 + 16) (those < nr) of all nb blocks: B tiles at packed + b * 512, scales at
-// scales + b * 16.
+// scales + b * 16. rows: scratch for 16 rows of nb * 32 signed bytes (64-byte aligned).
+//
+// Each weight row is read front to back in one pass (unpacked into `rows`), then the 16 rows are
+// transposed from there: this is where the weights come from memory, and one sequential stream
+// at a time (with prefetches ahead) reads them near the memory's speed, where walking all 16 rows
+// block by block made 16 interleaved streams that the hardware prefetchers did not keep up with.
 template <class W>
-void PackGroup(const uint8_t* w, size_t w_stride, int64_t r0, int64_t nr, int64_t nb, uint8_t* packed,
+void PackGroup(const uint8_t* w, size_t w_stride, int64_t r0, int64_t nr, int64_t nb, uint8_t* rows, uint8_t* packed,
                float* scales) {
-  alignas(64) uint8_t rows[kTile][64];
-  const uint8_t* row_ptrs[kTile];
-  for (int64_t r = 0; r < kTile; ++r) row_ptrs[r] = rows[r];
-  for (int64_t b = 0; b < nb; b += 2) {
-    const bool pair = b + 1 < nb;
-    for (int64_t r = 0; r < kTile; ++r) {
-      const int64_t row = r0 + r;
-      if (row >= nr) {
-        std::memset(rows[r], 0, 64);
-        scales[b * kTile + r] = 0.0f;
-        if (pair) scales[(b + 1) * kTile + r] = 0.0f;
-        continue;
-      }
-      const uint8_t* p = w + row * w_stride + b * W::kBlockBytes;
-      _mm256_store_si256(reinterpret_cast<__m256i*>(rows[r]), W::Signed(p));
-      scales[b * kTile + r] = Half(p);
-      if (pair) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(rows[r] + 32), W::Signed(p + W::kBlockBytes));
-        scales[(b + 1) * kTile + r] = Half(p + W::kBlockBytes);
-      } else {
-        std::memset(rows[r] + 32, 0, 32);
-      }
+  const size_t row_bytes = static_cast<size_t>((nb + 1) / 2 * 2) * kBlock;
+  for (int64_t r = 0; r < kTile; ++r) {
+    uint8_t* dst = rows + r * row_bytes;
+    const int64_t row = r0 + r;
+    if (row >= nr) {
+      std::memset(dst, 0, row_bytes);
+      for (int64_t b = 0; b < nb; ++b) scales[b * kTile + r] = 0.0f;
+      continue;
     }
-    // Dwords 0-7 of every row are block b's B tile, dwords 8-15 block b+1's.
-    alignas(64) uint32_t both[kTile * kTile];
-    AmxTranspose16x16(row_ptrs, both);
-    std::memcpy(packed + b * kPackedBlockBytes, both, pair ? 2 * kPackedBlockBytes : kPackedBlockBytes);
+    const uint8_t* src = w + row * w_stride;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* p = src + b * W::kBlockBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(dst + b * kBlock), W::Signed(p));
+      scales[b * kTile + r] = Half(p);
+    }
+    if (nb % 2 != 0) std::memset(dst + nb * kBlock, 0, kBlock);
+  }
+  // Dwords 0-7 of every row's 64 bytes are block b's B tile, dwords 8-15 block b+1's.
+  const uint8_t* row_ptrs[kTile];
+  for (int64_t b = 0; b < nb; b += 2) {
+    for (int64_t r = 0; r < kTile; ++r) row_ptrs[r] = rows + r * row_bytes + b * kBlock;
+    AmxTranspose16x16(row_ptrs, reinterpret_cast<uint32_t*>(packed + b * kPackedBlockBytes));
   }
 }
 
@@ -206,16 +209,19 @@ void GemmQ8AmxImpl(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
   const size_t packed_bytes = static_cast<size_t>(groups) * packed_group;
   const size_t wscale_bytes = static_cast<size_t>(groups * nb * kTile) * sizeof(float);
   const size_t ascale_bytes = static_cast<size_t>(token_tiles * nb * kTile) * sizeof(float);
-  const size_t pad_bytes = nc == full_tokens ? 0 : kTile * row_bytes;
-  auto* scratch = static_cast<uint8_t*>(ThreadScratch(packed_bytes + wscale_bytes + ascale_bytes + pad_bytes));
+  const size_t pad_bytes = nc == full_tokens ? 0 : (kTile * row_bytes + 63) / 64 * 64;
+  const size_t unpacked_bytes = kTile * static_cast<size_t>((nb + 1) / 2 * 2) * kBlock;  // PackGroup's rows
+  auto* scratch =
+      static_cast<uint8_t*>(ThreadScratch(packed_bytes + wscale_bytes + ascale_bytes + pad_bytes + unpacked_bytes));
   uint8_t* packed = scratch;
   auto* wscales = reinterpret_cast<float*>(scratch + packed_bytes);
   auto* ascales = reinterpret_cast<float*>(scratch + packed_bytes + wscale_bytes);
   uint8_t* padded = scratch + packed_bytes + wscale_bytes + ascale_bytes;
+  uint8_t* unpacked = padded + pad_bytes;
 
   const auto* wb = static_cast<const uint8_t*>(w);
   for (int64_t g = 0; g < groups; ++g) {
-    PackGroup<W>(wb, w_stride, g * kTile, nr, nb, packed + g * packed_group, wscales + g * nb * kTile);
+    PackGroup<W>(wb, w_stride, g * kTile, nr, nb, unpacked, packed + g * packed_group, wscales + g * nb * kTile);
   }
   const auto* ab = static_cast<const uint8_t*>(a);
   for (int64_t token = 0; token < token_tiles * kTile; ++token) {
@@ -253,11 +259,11 @@ void GemmQ8AmxImpl(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
   _tile_release();
 }
 
-// The VNNI kernels for calls with fewer than kAmxMinTokens tokens unless kAllShapes (tests).
+// The VNNI kernels for calls with fewer than kAmxInt8MinTokens tokens unless kAllShapes (tests).
 template <class W, GgmlType kType, bool kAllShapes>
 void AmxOrFallback(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nc,
                    float* y, size_t y_stride) {
-  if (!kAllShapes && nc < kAmxMinTokens) {
+  if (!kAllShapes && nc < kAmxInt8MinTokens) {
     static const GemmFn fallback = GemmAvx512(kType);
     return fallback(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
   }
