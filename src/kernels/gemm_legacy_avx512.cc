@@ -407,8 +407,10 @@ void GemmRows(int64_t k, const void* w, size_t w_stride, int64_t nr, const void*
 template <class W>
 void GemmQuant(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
                size_t a_stride, int64_t nc, float* y, size_t y_stride) {
-  if (nc >= kAvx512MinColsForColumnKernel) {
+  if (nc > kAvx512MaxColsForPairKernel) {
     GemmColsAvx512(W::kType)(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+  } else if (nc >= kAvx512MinColsForPairKernel && GemmColsPairsAvx512(W::kType) != nullptr) {
+    GemmColsPairsAvx512(W::kType)(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
   } else {
     GemmRows<W>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
   }

@@ -370,7 +370,131 @@ void GemmCols(int64_t k, const void* w, size_t w_stride, int64_t nr, const void*
   }
 }
 
+// ---- Small batches: two weight rows per vector -------------------------------------------------
+// With 8 tokens or fewer (several sequences decoding together) half the lanes of ColTile would
+// idle. Here lane 2t + h holds token t against weight row r + h: the activation quads are
+// duplicated into lane pairs, and one 8-byte broadcast puts the quads of rows r and r + 1 into
+// alternate lanes, so each vpdpbusd does two rows' work. The arithmetic per (row, token) is
+// ColTile's: the same int32 block sums, the same d_w * d_a product, the same FMA, blocks in order.
+
+// Activations of up to 8 tokens with every lane duplicated: lanes 2t, 2t + 1 = token t.
+void DuplicateLanes(const ColBlock& in, ColBlock& out) {
+  const __m512i idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  for (int j = 0; j < 8; ++j) _mm512_store_si512(out.q[j], _mm512_permutexvar_epi32(idx, _mm512_load_si512(in.q[j])));
+  _mm512_store_si512(out.corr, _mm512_permutexvar_epi32(idx, _mm512_load_si512(in.corr)));
+  _mm512_store_ps(out.d, _mm512_permutexvar_ps(idx, _mm512_load_ps(in.d)));
+}
+
+// Weights of a row pair, block b: quad j of row r then of row r + 1 (8 bytes per j), and the two
+// rows' scales side by side.
+struct alignas(64) PairBlock {
+  uint8_t u[8][8];
+};
+
+// Rows [0, 2P) (ragged: missing rows read as zero weights with scale 0) of one tile.
+// Small batches read the weights from memory, like decode: each block read also prefetches the
+// same place `ahead` bytes on (rows of a later tile) into L2, spread over the loop so that no burst
+// of prefetches holds L1's few miss buffers. Prefetches past the mapping are harmless.
+template <class W, int P>
+void PreparePairs(const uint8_t* w, size_t w_stride, int nr, int64_t nb, PairBlock* wp, float* wd, size_t ahead) {
+  for (int p = 0; p < P; ++p) {
+    const int r = 2 * p;
+    const uint8_t* row0 = r < nr ? w + r * w_stride : nullptr;
+    const uint8_t* row1 = r + 1 < nr ? w + (r + 1) * w_stride : nullptr;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk0 = w + r * w_stride + b * W::kBlockBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(blk0 + ahead), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(blk0 + w_stride + ahead), _MM_HINT_T1);
+      // Missing rows: zero weights with scale 0 contribute exactly 0.
+      const __m256i u0 = row0 ? W::Unsigned(row0 + b * W::kBlockBytes) : _mm256_setzero_si256();
+      const __m256i u1 = row1 ? W::Unsigned(row1 + b * W::kBlockBytes) : _mm256_setzero_si256();
+      // unpack: [q0 q0' q1 q1' | q4 q4' q5 q5'] and [q2 q2' q3 q3' | q6 q6' q7 q7'].
+      const __m256i lo = _mm256_unpacklo_epi32(u0, u1), hi = _mm256_unpackhi_epi32(u0, u1);
+      auto* dst = reinterpret_cast<__m256i*>(wp[p * nb + b].u);
+      _mm256_store_si256(dst, _mm256_permute2x128_si256(lo, hi, 0x20));
+      _mm256_store_si256(dst + 1, _mm256_permute2x128_si256(lo, hi, 0x31));
+      wd[(p * nb + b) * 2] = row0 ? Half(row0 + b * W::kBlockBytes) : 0.0f;
+      wd[(p * nb + b) * 2 + 1] = row1 ? Half(row1 + b * W::kBlockBytes) : 0.0f;
+    }
+  }
+}
+
+template <class W, int P>
+void PairTile(const PairBlock* wp, const float* wd, const ColBlock* act, int64_t nb, int tokens, int rows,
+              float* y, size_t y_stride) {
+  __m512 acc[P];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p) acc[p] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const ColBlock& cb = act[b];
+    __m512i dot[P];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) dot[p] = W::kOffset != 0 ? _mm512_load_si512(cb.corr) : _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const __m512i av = _mm512_load_si512(cb.q[j]);
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) {
+        int64_t quads;
+        std::memcpy(&quads, wp[p * nb + b].u[j], sizeof quads);
+        dot[p] = _mm512_dpbusd_epi32(dot[p], _mm512_set1_epi64(quads), av);
+      }
+    }
+    const __m512 da = _mm512_load_ps(cb.d);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) {
+      double pair;
+      std::memcpy(&pair, wd + (p * nb + b) * 2, sizeof pair);
+      const __m512 scale = _mm512_mul_ps(da, _mm512_castpd_ps(_mm512_set1_pd(pair)));
+      acc[p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p]), scale, acc[p]);
+    }
+  }
+  alignas(64) float out[P][16];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p) _mm512_store_ps(out[p], acc[p]);
+  for (int t = 0; t < tokens; ++t) {
+    for (int r = 0; r < rows; ++r) y[t * y_stride + r] = out[r / 2][2 * t + r % 2];
+  }
+}
+
+template <class W>
+void GemmColsPairs(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
+                   int64_t nc, float* y, size_t y_stride) {
+  if (nc > kAvx512MaxColsForPairKernel) return GemmCols<W>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+  constexpr int kPairs = 4;  // 8 rows per tile
+  constexpr int kPairPrefetchTiles = 2;
+  const int64_t nb = k / kQK8_0;
+  const size_t act_bytes = static_cast<size_t>(2 * nb) * sizeof(ColBlock);
+  const size_t wp_bytes = AlignUp(static_cast<size_t>(kPairs * nb) * sizeof(PairBlock));
+  const size_t wd_bytes = AlignUp(static_cast<size_t>(2 * kPairs * nb) * sizeof(float));
+  auto* scratch = static_cast<uint8_t*>(ThreadScratch(act_bytes + wp_bytes + wd_bytes));
+  auto* plain = reinterpret_cast<ColBlock*>(scratch);
+  ColBlock* act = plain + nb;
+  auto* wp = reinterpret_cast<PairBlock*>(scratch + act_bytes);
+  auto* wd = reinterpret_cast<float*>(scratch + act_bytes + wp_bytes);
+
+  PrepareGroup<false, W::kOffset>(static_cast<const uint8_t*>(a), a_stride, static_cast<int>(nc), nb, plain);
+  for (int64_t b = 0; b < nb; ++b) DuplicateLanes(plain[b], act[b]);
+
+  const auto* wb = static_cast<const uint8_t*>(w);
+  for (int64_t r0 = 0; r0 < nr; r0 += 2 * kPairs) {
+    const int rr = static_cast<int>(std::min<int64_t>(2 * kPairs, nr - r0));
+    PreparePairs<W, kPairs>(wb + r0 * w_stride, w_stride, rr, nb, wp, wd,
+                            static_cast<size_t>(2 * kPairs * kPairPrefetchTiles) * w_stride);
+    PairTile<W, kPairs>(wp, wd, act, nb, static_cast<int>(nc), rr, y + r0, y_stride);
+  }
+}
+
 }  // namespace
+
+GemmFn GemmColsPairsAvx512(GgmlType weight_type) {
+  switch (weight_type) {
+    case GgmlType::kQ4_0: return GemmColsPairs<Q4_0W>;
+    case GgmlType::kQ5_0: return GemmColsPairs<Q5_0W>;
+    case GgmlType::kQ8_0: return GemmColsPairs<Q8_0W>;
+    default: return nullptr;
+  }
+}
 
 GemmFn GemmColsAvx512(GgmlType weight_type) {
   switch (weight_type) {

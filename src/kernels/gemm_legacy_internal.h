@@ -34,6 +34,12 @@ GemmFn GemmAvx512(GgmlType weight_type);
 GemmFn GemmRowsAvx512(GgmlType weight_type);
 GemmFn GemmColsAvx512(GgmlType weight_type);
 constexpr int64_t kAvx512MinColsForColumnKernel = 8;
+// Q4_0, Q5_0, Q8_0 column kernel for 1 to kAvx512MaxColsForPairKernel tokens: two weight rows per
+// vector (lane 2t + h = token t x row r + h), so a small batch fills every lane; nullptr for other
+// types.
+GemmFn GemmColsPairsAvx512(GgmlType weight_type);
+constexpr int64_t kAvx512MaxColsForPairKernel = 8;
+constexpr int64_t kAvx512MinColsForPairKernel = 6;
 // F32/F16/BF16 weights. With use_bf16_insn the BF16 kernel uses vdpbf16ps; callers must only ask
 // for it when CpuHasAvx512Bf16(). Without it BF16 runs on plain AVX-512F.
 GemmFn GemmFloatAvx512(GgmlType weight_type, bool use_bf16_insn);

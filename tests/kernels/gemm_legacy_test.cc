@@ -60,7 +60,7 @@ class GuardedBuffer {
 // variants pin one of its internal paths for every shape: the row kernel or the column kernel of
 // the block types (the runtime switches at kAvx512MinColsForColumnKernel columns), and the
 // plain-AVX-512F BF16 kernel (what CPUs without AVX512_BF16 run).
-enum class Variant { kRuntime, kRows, kCols, kNoBf16, kAmx };
+enum class Variant { kRuntime, kRows, kCols, kPairs, kNoBf16, kAmx };
 
 struct Level {
   std::string name;
@@ -75,6 +75,7 @@ std::vector<Level> Levels() {
           {"avx512", SimdLevel::kAvx512, Variant::kRuntime},
           {"avx512_rows", SimdLevel::kAvx512, Variant::kRows},
           {"avx512_cols", SimdLevel::kAvx512, Variant::kCols},
+          {"avx512_pairs", SimdLevel::kAvx512, Variant::kPairs},
           {"avx512_nobf16", SimdLevel::kAvx512, Variant::kNoBf16},
           {"amx", SimdLevel::kAvx512, Variant::kAmx}};
 }
@@ -86,6 +87,7 @@ bool Applies(GgmlType t, const Level& lv) {
     case Variant::kRows:
     case Variant::kCols: return !IsFloatType(t);
     case Variant::kNoBf16: return t == GgmlType::kBF16;
+    case Variant::kPairs: return t == GgmlType::kQ4_0 || t == GgmlType::kQ5_0 || t == GgmlType::kQ8_0;
     case Variant::kAmx:
       return t == GgmlType::kBF16 || t == GgmlType::kF16 || t == GgmlType::kQ4_0 || t == GgmlType::kQ5_0 ||
              t == GgmlType::kQ8_0;
@@ -104,6 +106,7 @@ GemmFn KernelFor(GgmlType t, const Level& lv, std::string* why) {
     case Variant::kRuntime: break;
     case Variant::kRows: return legacy::GemmRowsAvx512(t);
     case Variant::kCols: return legacy::GemmColsAvx512(t);
+    case Variant::kPairs: return legacy::GemmColsPairsAvx512(t);
     case Variant::kNoBf16: return legacy::GemmFloatAvx512(t, false);
     case Variant::kAmx:
       if (!IsFloatType(t)) {
@@ -325,6 +328,28 @@ TEST(LegacyGemmAmx, Int8KernelBitEqualToColumnKernel) {
       cols(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, y_cols.data(), s.nr);
       for (size_t i = 0; i < y_amx.size(); ++i) {
         ASSERT_EQ(FloatToBits(y_amx[i]), FloatToBits(y_cols[i])) << TypeName(t) << " k=" << s.k << " i=" << i;
+      }
+    }
+  }
+}
+
+// Likewise the two-rows-per-vector kernel for small batches (2-8 tokens) against the column kernel.
+TEST(LegacyGemmPairs, BitEqualToColumnKernel) {
+  if (DetectSimdLevel() != SimdLevel::kAvx512) GTEST_SKIP() << "no AVX-512 here";
+  for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0}) {
+    GemmFn pairs = legacy::GemmColsPairsAvx512(t);
+    GemmFn cols = legacy::GemmColsAvx512(t);
+    std::mt19937 rng(11);
+    for (const Shape& s : {Shape{896, 37, 8}, Shape{4864, 20, 5}, Shape{96, 16, 2}, Shape{160, 5, 7}, Shape{64, 9, 1}}) {
+      const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(VecDotType(t), s.k);
+      std::vector<uint8_t> w(s.nr * w_row), a(s.nc * a_row);
+      for (int64_t r = 0; r < s.nr; ++r) RandomWeightRow(t, s.k, rng, w.data() + r * w_row, false);
+      for (int64_t c = 0; c < s.nc; ++c) RandomActRow(t, s.k, rng, a.data() + c * a_row, false);
+      std::vector<float> y_pairs(s.nc * s.nr), y_cols(s.nc * s.nr);
+      pairs(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, y_pairs.data(), s.nr);
+      cols(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, y_cols.data(), s.nr);
+      for (size_t i = 0; i < y_pairs.size(); ++i) {
+        ASSERT_EQ(FloatToBits(y_pairs[i]), FloatToBits(y_cols[i])) << TypeName(t) << " k=" << s.k << " i=" << i;
       }
     }
   }
