@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli_common.h"
+#include "base/peak_memory.h"
 #include "base/thread_pool.h"
 #include "kernels/vec_ops.h"
 
@@ -153,6 +154,8 @@ int RunBench(const BenchArgs& a) {
     if (!st.ok()) return Fail(st.error());
   }
 
+  // Peak memory of the tests themselves: read before the bandwidth probe's 1 GiB buffer.
+  const double peak_rss = static_cast<double>(PeakResidentBytes());
   const double bytes_per_token = static_cast<double>(m.weights().DecodeBytesPerToken());
   const double bandwidth = a.n_gen > 0 ? MeasureReadBandwidth(ctx.pool(), ctx.options().simd) : 0.0;
   const double file_bytes = static_cast<double>(m.gguf().mapped_file().size());
@@ -175,6 +178,7 @@ int RunBench(const BenchArgs& a) {
       j["stddev_ts"] = t.ts.stddev;
       j["median_ts"] = t.ts.median;
       j["samples_ts"] = t.ts.samples;
+      j["peak_rss_bytes"] = static_cast<uint64_t>(peak_rss);
       if (t.n_gen > 0) {
         j["weight_bytes_per_token"] = static_cast<uint64_t>(bytes_per_token);
         j["avg_gbps"] = t.ts.mean * bytes_per_token / 1e9;
@@ -198,6 +202,7 @@ int RunBench(const BenchArgs& a) {
     if (t.n_gen > 0) std::snprintf(gbps, sizeof gbps, "%.1f", t.ts.median * bytes_per_token / 1e9);
     std::printf("| %-14s | %12.2f +- %5.2f | %12.2f | %10s |\n", t.name.c_str(), t.ts.mean, t.ts.stddev, t.ts.median, gbps);
   }
+  std::printf("peak resident memory: %.1f MiB (weights mapped from the file included)\n", peak_rss / 1048576.0);
   if (a.n_gen > 0) {
     std::printf("decode reads %.1f MiB of weights per token; measured read bandwidth %.1f GB/s -> limit %.1f t/s\n",
                 bytes_per_token / 1048576.0, bandwidth / 1e9, bandwidth / bytes_per_token);

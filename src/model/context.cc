@@ -133,7 +133,6 @@ void InferenceContext::EnsureScratch(int n_tokens) {
   k_.resize(t * cfg.kv_dim());
   v_.resize(t * cfg.kv_dim());
   att_.resize(t * cfg.q_dim());
-  tmp_.resize(t * cfg.n_embd);
   gate_.resize(t * cfg.n_ff);
   up_.resize(t * cfg.n_ff);
   rope_.resize(t * cfg.head_dim);
@@ -204,12 +203,14 @@ void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<c
       cache_->Store(tok_slot[t], l, tok_pos[t], k, v);
     });
     attention_.Run(*cache_, l, segments, q_.data(), att_.data(), *pool_);
-    matmul_.Run(lw.wo, att_.data(), T, tmp_.data());
+    // xn_ is free once q, k, v are computed: it takes the projected attention output, which each
+    // token's row adds to x just before the row is overwritten with the FFN's normed input.
+    matmul_.Run(lw.wo, att_.data(), T, xn_.data());
 
     // Feed-forward block: x += down(silu(gate(xn)) * up(xn)), xn = norm(x).
     for_tokens([&](int t) {
       float* x = x_.data() + static_cast<size_t>(t) * C;
-      ops_->add(x, tmp_.data() + static_cast<size_t>(t) * C, C);
+      ops_->add(x, xn_.data() + static_cast<size_t>(t) * C, C);
       ops_->rms_norm(x, lw.ffn_norm.data(), cfg.rms_norm_eps, xn_.data() + static_cast<size_t>(t) * C, C);
     });
     const MatMulJob gate_up[] = {{&lw.w_gate, gate_.data(), F}, {&lw.w_up, up_.data(), F}};
@@ -218,9 +219,9 @@ void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<c
       float* g = gate_.data() + static_cast<size_t>(t) * F;
       ops_->silu_mul(g, up_.data() + static_cast<size_t>(t) * F, g, F);
     });
-    matmul_.Run(lw.w_down, gate_.data(), T, tmp_.data());
+    matmul_.Run(lw.w_down, gate_.data(), T, xn_.data());  // xn_ is free again after gate and up
     for_tokens([&](int t) {
-      ops_->add(x_.data() + static_cast<size_t>(t) * C, tmp_.data() + static_cast<size_t>(t) * C, C);
+      ops_->add(x_.data() + static_cast<size_t>(t) * C, xn_.data() + static_cast<size_t>(t) * C, C);
     });
   }
 

@@ -81,12 +81,11 @@ class InferenceContext {
   // Scratch activations, sized for n_ubatch tokens on first use.
   int scratch_tokens_ = 0;
   std::vector<float> x_;     // T x C   residual stream
-  std::vector<float> xn_;    // T x C   normed input of a block
+  std::vector<float> xn_;    // T x C   normed input of a block; then the block's output
   std::vector<float> q_;     // T x q_dim
   std::vector<float> k_;     // T x kv_dim
   std::vector<float> v_;     // T x kv_dim
   std::vector<float> att_;   // T x q_dim
-  std::vector<float> tmp_;   // T x C
   std::vector<float> gate_;  // T x F
   std::vector<float> up_;    // T x F
   std::vector<float> rope_;  // T x head_dim  (cos, sin) pairs per token
