@@ -176,6 +176,16 @@ GemmFn GetGemm(GgmlType weight_type, SimdLevel level) {
   return fn;
 }
 
+GemmFn GetAttentionGemm(GgmlType cache_type, AttentionProduct product, SimdLevel level) {
+#if defined(BASTION_HAVE_AVX512)
+  // Only where GetGemm's F16 kernel is the one these match (not the opt-in AMX F16 kernel).
+  if (level == SimdLevel::kAvx512 && cache_type == GgmlType::kF16 && !legacy::AmxF16Enabled()) {
+    return product == AttentionProduct::kScores ? legacy::GemmF16ScoresAvx512() : legacy::GemmF16ValuesAvx512();
+  }
+#endif
+  return GetGemm(cache_type, level);
+}
+
 QuantizeActFn GetQuantizeAct(GgmlType act_type, SimdLevel level) {
   for (int l = static_cast<int>(level); l > 0; --l) {
     const auto lv = static_cast<SimdLevel>(l);

@@ -48,6 +48,15 @@ GemmFn GetGemm(GgmlType weight_type, SimdLevel level);
 // kernel re-arranges weights per call instead and wants every token of the batch in one call.
 int64_t PrefillTokenTile(GgmlType weight_type, SimdLevel level);
 
+// Attention's two products on the KV cache for decode (few query rows, model/attention.h): kernels
+// with GemmFn's contract and GetGemm(cache_type, level)'s results bit for bit (same FMA chains,
+// same reduction tree), shaped for these calls:
+//   kScores: Q.K^T — k = head_dim (short), nr = keys (many), nc = query rows of one KV group;
+//   kValues: P.V   — k = keys (long), nr = a block of V^T rows, nc = up to 8 query rows.
+// Where no such kernel exists (F32 cache, lower levels) this is GetGemm(cache_type, level).
+enum class AttentionProduct { kScores, kValues };
+GemmFn GetAttentionGemm(GgmlType cache_type, AttentionProduct product, SimdLevel level);
+
 // Activation converter for an activation type at this level (same fallback rule).
 QuantizeActFn GetQuantizeAct(GgmlType act_type, SimdLevel level);
 

@@ -44,6 +44,10 @@ constexpr int64_t kAvx512MinColsForPairKernel = 6;
 // for it when CpuHasAvx512Bf16(). Without it BF16 runs on plain AVX-512F.
 GemmFn GemmFloatAvx512(GgmlType weight_type, bool use_bf16_insn);
 QuantizeActFn QuantizeActAvx512(GgmlType act_type);
+// Decode attention on an F16 cache (GetAttentionGemm): Q.K^T (gemm_attention_avx512.cc) and
+// P.V (same file); both bit-identical to GemmFloatAvx512(kF16).
+GemmFn GemmF16ScoresAvx512();
+GemmFn GemmF16ValuesAvx512();
 // BF16 weights on AMX (gemm_bf16_amx.cc): nullptr unless the CPU has AMX-BF16 (and AVX512_BF16)
 // and the OS grants the tile state (BASTION_AMX=off also says no). all_shapes = false: AMX from
 // kAmxMinTokens tokens on, the vdpbf16ps kernel below that (decode reads each weight once; AMX
