@@ -17,9 +17,6 @@ namespace {
 constexpr int64_t kScoreBudget = 256 * 1024;
 constexpr int kMaxChunkTokens = 64;
 
-// Items with at most this many query rows use GetAttentionGemm's kernels (one tile's columns).
-constexpr int kDecodeRows = 8;
-
 // Decode path task sizes. They change only which thread computes what, never a result.
 // Keys per Q.K^T task: 256 keys x 2 KV heads x 64 dims of F16 = 64 KiB of K, whole rows.
 constexpr int kKeysPerTask = 256;
@@ -212,10 +209,9 @@ void Attention::RunItem(const KvCache& cache, int layer, const Segment& seg, con
 
   // scores[r][j] = q_r . k_j for every visible key j.
   const uint8_t* k_base = cache.k_rows(seg.slot, layer) + item.kv_head * head_dim * cache.elem_size();
-  // Decode-shaped items (few rows) take the kernels made for them; same results as gemm_.
-  const GemmFn scores = rows <= kDecodeRows ? scores_gemm_ : gemm_;
-  const GemmFn values = rows <= kDecodeRows ? values_gemm_ : gemm_;
-  scores(head_dim, k_base, cache.k_row_bytes(), n_kv, scratch.q_act.data(), q_row_bytes, rows,
+  // Items keep the generic kernels: at decode shapes GetAttentionGemm's were no faster here
+  // (both FMA-bound in cache; `bastion bench -d 4096` 23.2-24.6 vs 25.1-26.3 t/s, within noise).
+  gemm_(head_dim, k_base, cache.k_row_bytes(), n_kv, scratch.q_act.data(), q_row_bytes, rows,
         scratch.scores.data(), n_kv);
 
   // Causal softmax per row, then convert the probabilities (zeros past the row's own position).
@@ -230,7 +226,7 @@ void Attention::RunItem(const KvCache& cache, int layer, const Segment& seg, con
 
   // out[r][d] = sum_j p[r][j] * v_j[d], with V stored transposed (row d = values of dim d).
   const uint8_t* v_base = cache.v_rows(seg.slot, layer) + static_cast<size_t>(item.kv_head * head_dim) * cache.v_row_bytes();
-  values(n_kv, v_base, cache.v_row_bytes(), head_dim, scratch.p_act.data(), p_row_bytes, rows,
+  gemm_(n_kv, v_base, cache.v_row_bytes(), head_dim, scratch.p_act.data(), p_row_bytes, rows,
         scratch.out.data(), head_dim);
 
   for (int r = 0; r < rows; ++r) {
