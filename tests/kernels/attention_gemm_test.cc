@@ -15,35 +15,16 @@
 
 #include "base/half.h"
 #include "kernels/gemm.h"
+#include "kernels/guarded_buffer.h"
 
 namespace bastion {
 namespace {
 
-// n bytes placed so that the byte after the last one is on a PROT_NONE page.
-class GuardedBytes {
- public:
-  explicit GuardedBytes(size_t bytes) {
-    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    span_ = (bytes + page - 1) / page * page + page;
-    base_ = static_cast<uint8_t*>(mmap(nullptr, span_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    EXPECT_NE(base_, MAP_FAILED);
-    EXPECT_EQ(mprotect(base_ + span_ - page, page, PROT_NONE), 0);
-    data_ = base_ + (span_ - page - bytes);
-  }
-  ~GuardedBytes() { munmap(base_, span_); }
-  GuardedBytes(const GuardedBytes&) = delete;
-  GuardedBytes& operator=(const GuardedBytes&) = delete;
-  uint8_t* data() { return data_; }
-
- private:
-  size_t span_;
-  uint8_t* base_;
-  uint8_t* data_;
-};
+using GuardedBytes = testing::GuardedBuffer;
 
 // Runs one product with the attention kernel, GetGemm(kF16, level) and the scalar reference.
 void Check(AttentionProduct product, int64_t k, int64_t nr, int64_t nc, size_t w_stride_elems, uint32_t seed) {
-  SCOPED_TRACE(testing::Message() << (product == AttentionProduct::kScores ? "scores" : "values") << " k=" << k
+  SCOPED_TRACE(::testing::Message() << (product == AttentionProduct::kScores ? "scores" : "values") << " k=" << k
                                   << " nr=" << nr << " nc=" << nc << " w_stride=" << w_stride_elems);
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -81,7 +62,7 @@ void Check(AttentionProduct product, int64_t k, int64_t nr, int64_t nc, size_t w
   }
 }
 
-class AttentionGemmTest : public testing::Test {
+class AttentionGemmTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (DetectSimdLevel() < SimdLevel::kAvx512) GTEST_SKIP() << "no AVX-512";

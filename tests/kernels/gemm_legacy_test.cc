@@ -21,6 +21,7 @@
 #include "base/half.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_legacy_internal.h"
+#include "kernels/guarded_buffer.h"
 #include "quant/blocks.h"
 #include "quant/quantize.h"
 #include "quant/types.h"
@@ -32,29 +33,7 @@ bool IsFloatType(GgmlType t) {
   return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16;
 }
 
-// Memory whose last byte is followed by an inaccessible page, so reading past the end of the
-// last row faults instead of passing silently.
-class GuardedBuffer {
- public:
-  explicit GuardedBuffer(size_t bytes) : bytes_(bytes) {
-    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    span_ = (bytes + page - 1) / page * page + page;
-    base_ = static_cast<uint8_t*>(mmap(nullptr, span_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    EXPECT_NE(base_, MAP_FAILED);
-    EXPECT_EQ(mprotect(base_ + span_ - page, page, PROT_NONE), 0);
-    data_ = base_ + (span_ - page - bytes);
-  }
-  ~GuardedBuffer() { munmap(base_, span_); }
-  GuardedBuffer(const GuardedBuffer&) = delete;
-  GuardedBuffer& operator=(const GuardedBuffer&) = delete;
-  uint8_t* data() { return data_; }
-  size_t size() const { return bytes_; }
-
- private:
-  size_t bytes_, span_;
-  uint8_t* base_;
-  uint8_t* data_;
-};
+using testing::GuardedBuffer;
 
 // Kernels under test at one level. "avx512" is what the runtime picks; the other AVX-512
 // variants pin one of its internal paths for every shape: the row kernel or the column kernel of
@@ -310,48 +289,39 @@ TEST_P(LegacyGemm, ExactWhenSumsAreExact) {
 }
 
 #if defined(BASTION_HAVE_AVX512)
+// y of two kernels over random data, bit for bit, on the given shapes.
+void ExpectBitEqual(GgmlType t, GemmFn got_fn, GemmFn want_fn, std::initializer_list<Shape> shapes, uint32_t seed) {
+  std::mt19937 rng(seed);
+  for (const Shape& s : shapes) {
+    const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(VecDotType(t), s.k);
+    std::vector<uint8_t> w(s.nr * w_row), a(s.nc * a_row);
+    for (int64_t r = 0; r < s.nr; ++r) RandomWeightRow(t, s.k, rng, w.data() + r * w_row, false);
+    for (int64_t c = 0; c < s.nc; ++c) RandomActRow(t, s.k, rng, a.data() + c * a_row, false);
+    std::vector<float> got(s.nc * s.nr), want(s.nc * s.nr);
+    got_fn(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, got.data(), s.nr);
+    want_fn(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, want.data(), s.nr);
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(FloatToBits(got[i]), FloatToBits(want[i])) << TypeName(t) << " k=" << s.k << " i=" << i;
+    }
+  }
+}
+
 // The AMX-INT8 kernel scales each block's exact integer sum exactly as the column kernel does, so
 // the runtime may switch between them by batch size without changing any result: bit-equal.
 TEST(LegacyGemmAmx, Int8KernelBitEqualToColumnKernel) {
   for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0}) {
     GemmFn amx = legacy::GemmQ8Amx(t, /*all_shapes=*/true);
     if (amx == nullptr || DetectSimdLevel() != SimdLevel::kAvx512) GTEST_SKIP() << "no AMX-INT8 here";
-    GemmFn cols = legacy::GemmColsAvx512(t);
-    std::mt19937 rng(7);
-    for (const Shape& s : {Shape{896, 37, 50}, Shape{4864, 20, 33}, Shape{96, 16, 16}, Shape{160, 5, 17}}) {
-      const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(VecDotType(t), s.k);
-      std::vector<uint8_t> w(s.nr * w_row), a(s.nc * a_row);
-      for (int64_t r = 0; r < s.nr; ++r) RandomWeightRow(t, s.k, rng, w.data() + r * w_row, false);
-      for (int64_t c = 0; c < s.nc; ++c) RandomActRow(t, s.k, rng, a.data() + c * a_row, false);
-      std::vector<float> y_amx(s.nc * s.nr), y_cols(s.nc * s.nr);
-      amx(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, y_amx.data(), s.nr);
-      cols(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, y_cols.data(), s.nr);
-      for (size_t i = 0; i < y_amx.size(); ++i) {
-        ASSERT_EQ(FloatToBits(y_amx[i]), FloatToBits(y_cols[i])) << TypeName(t) << " k=" << s.k << " i=" << i;
-      }
-    }
+    ExpectBitEqual(t, amx, legacy::GemmColsAvx512(t), {{896, 37, 50}, {4864, 20, 33}, {96, 16, 16}, {160, 5, 17}}, 7);
   }
 }
 
-// Likewise the two-rows-per-vector kernel for small batches (2-8 tokens) against the column kernel.
+// Likewise the two-rows-per-vector kernel for small batches (1-8 tokens) against the column kernel.
 TEST(LegacyGemmPairs, BitEqualToColumnKernel) {
   if (DetectSimdLevel() != SimdLevel::kAvx512) GTEST_SKIP() << "no AVX-512 here";
   for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0}) {
-    GemmFn pairs = legacy::GemmColsPairsAvx512(t);
-    GemmFn cols = legacy::GemmColsAvx512(t);
-    std::mt19937 rng(11);
-    for (const Shape& s : {Shape{896, 37, 8}, Shape{4864, 20, 5}, Shape{96, 16, 2}, Shape{160, 5, 7}, Shape{64, 9, 1}}) {
-      const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(VecDotType(t), s.k);
-      std::vector<uint8_t> w(s.nr * w_row), a(s.nc * a_row);
-      for (int64_t r = 0; r < s.nr; ++r) RandomWeightRow(t, s.k, rng, w.data() + r * w_row, false);
-      for (int64_t c = 0; c < s.nc; ++c) RandomActRow(t, s.k, rng, a.data() + c * a_row, false);
-      std::vector<float> y_pairs(s.nc * s.nr), y_cols(s.nc * s.nr);
-      pairs(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, y_pairs.data(), s.nr);
-      cols(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, y_cols.data(), s.nr);
-      for (size_t i = 0; i < y_pairs.size(); ++i) {
-        ASSERT_EQ(FloatToBits(y_pairs[i]), FloatToBits(y_cols[i])) << TypeName(t) << " k=" << s.k << " i=" << i;
-      }
-    }
+    ExpectBitEqual(t, legacy::GemmColsPairsAvx512(t), legacy::GemmColsAvx512(t),
+                   {{896, 37, 8}, {4864, 20, 5}, {96, 16, 2}, {160, 5, 7}, {64, 9, 1}}, 11);
   }
 }
 #endif
