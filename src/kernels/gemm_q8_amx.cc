@@ -10,8 +10,8 @@
 // with the 16 accumulators (one zmm of 16 rows per token) kept in registers. That float step is
 // the column kernel's (gemm_legacy_avx512_cols.cc) to the bit: the same int32 block sums, the
 // same product of the two scales, the same FMA, blocks in the same order — so switching between
-// the two kernels at kAmxMinTokens changes no result. Two C tiles alternate, so the tile unit
-// works on block b+1 while the vector units scale block b.
+// the two kernels at kAmxInt8MinTokens changes no result. Two C tiles alternate, so the tile unit
+// works on later blocks while the vector units scale earlier ones.
 //
 // Layout: A is loaded straight from the Q8_0 activation rows (tile rows = tokens, stride =
 // activation row bytes, base = the block's quants); a last partial token tile is copied into a
@@ -158,8 +158,9 @@ void PackGroup(const uint8_t* w, size_t w_stride, int64_t r0, int64_t nr, int64_
   } while (0)
 
 // One 16-token x 16-row tile over all blocks, written to y[t * y_stride + r] for the first
-// `tokens` tokens and the rows in `rows`. a: the token tile's packed A tiles (nb x 512 bytes);
-// da: their scales (nb x 16 floats).
+// `tokens` tokens and the rows in `rows`. a: the quants of block 0 of the tile's first token,
+// a_stride the bytes between tokens (A tiles load 16 rows of 32 bytes straight from there);
+// da: the tile's activation scales (nb x 16 floats).
 //
 // Pipelining: a C tile's stored sums are scaled kLag blocks after the store was issued (a ring of
 // buffers), so the vector loads never wait on the tile store, and the tile unit computes the next
