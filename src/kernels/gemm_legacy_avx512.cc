@@ -403,14 +403,17 @@ void GemmRows(int64_t k, const void* w, size_t w_stride, int64_t nr, const void*
   }
 }
 
-// Row kernel for few columns (decode), column kernel for many (prefill).
+// Row kernel for few columns (decode), column kernel for many (prefill); for the types that have
+// it, the small-batch column kernel from kAvx512MinColsForPairKernel columns on (it hands more
+// than kAvx512MaxColsForPairKernel columns to the column kernel itself).
 template <class W>
 void GemmQuant(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
                size_t a_stride, int64_t nc, float* y, size_t y_stride) {
-  if (nc > kAvx512MaxColsForPairKernel) {
+  static const GemmFn pairs = GemmColsPairsAvx512(W::kType);  // nullptr for Q4_1, Q5_1
+  if (pairs != nullptr && nc >= kAvx512MinColsForPairKernel) {
+    pairs(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+  } else if (nc >= kAvx512MinColsForColumnKernel) {
     GemmColsAvx512(W::kType)(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
-  } else if (nc >= kAvx512MinColsForPairKernel && GemmColsPairsAvx512(W::kType) != nullptr) {
-    GemmColsPairsAvx512(W::kType)(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
   } else {
     GemmRows<W>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
   }

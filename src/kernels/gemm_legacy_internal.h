@@ -28,8 +28,9 @@ QuantizeActFn QuantizeActAvx2(GgmlType act_type);
 // Block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): GemmAvx512 runs the row kernel (lanes = elements
 // of a weight row, gemm_legacy_avx512.cc) for fewer than kAvx512MinColsForColumnKernel columns
 // and the column kernel (lanes = 16 tokens, gemm_legacy_avx512_cols.cc) from there on (measured
-// crossover on Sapphire Rapids: 6-8 columns; at 16 the column kernel is 2.3x faster). Both are
-// exposed for tests and benchmarks.
+// crossover on Sapphire Rapids: 6-8 columns; at 16 the column kernel is 2.3x faster); Q4_0, Q5_0
+// and Q8_0 use the small-batch column kernel below for kAvx512MinColsForPairKernel to
+// kAvx512MaxColsForPairKernel columns instead. All are exposed for tests and benchmarks.
 GemmFn GemmAvx512(GgmlType weight_type);
 GemmFn GemmRowsAvx512(GgmlType weight_type);
 GemmFn GemmColsAvx512(GgmlType weight_type);
