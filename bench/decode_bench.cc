@@ -1,10 +1,11 @@
 // decode_bench: how close the weight products of single-token decoding come to the machine's
-// read bandwidth, on a real model file (weights stay mmapped, as in `bastion bench`).
+// read bandwidth, on a real model file (weights read into huge-page memory as `bastion bench` and
+// `serve` hold them; BASTION_MMAP=1 in the environment maps the file instead, as --mmap does).
 //
 // Each round runs, back to back so that neighbours on a shared machine affect all alike:
-//   read   a plain SIMD read of a 1 GiB anonymous buffer with the pool's threads (what
+//   read   a plain SIMD read of a 1 GiB huge-page buffer with the pool's threads (what
 //          `bastion bench` calls the measured read bandwidth), best of two passes;
-//   wread  the same read loop over the mapped weights in decode order (each matrix split in
+//   wread  the same read loop over the weights in decode order (each matrix split in
 //          halves between the threads): the best any kernel could do on these pages;
 //   decode --tokens tokens' worth of MatMulEngine calls exactly as the forward pass issues them
 //          (QKV, O, gate/up, down per layer, then the output head) on random activations; only
@@ -17,9 +18,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "base/huge_page_region.h"
 #include "base/thread_pool.h"
 #include "kernels/matmul.h"
 #include "kernels/vec_ops.h"
@@ -58,7 +61,8 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  auto loaded = Model::Load(argv[1]);
+  const bool mmap = std::getenv("BASTION_MMAP") != nullptr;
+  auto loaded = Model::Load(argv[1], mmap ? FileResidency::kMapped : FileResidency::kInMemory);
   if (!loaded.ok()) {
     std::fprintf(stderr, "decode_bench: %s\n", loaded.error().message().c_str());
     return 1;
@@ -101,7 +105,12 @@ int Main(int argc, char** argv) {
     token_bytes += static_cast<double>(m->total_bytes());
   }
 
-  std::vector<uint64_t> buf((size_t{1} << 30) / sizeof(uint64_t));
+  HugePageRegion region(size_t{1} << 30);
+  if (region.data() == nullptr) {
+    std::fprintf(stderr, "decode_bench: cannot allocate the 1 GiB probe buffer\n");
+    return 1;
+  }
+  std::span<uint64_t> buf(reinterpret_cast<uint64_t*>(region.data()), region.size() / sizeof(uint64_t));
   auto fill = [&](int ti) {
     const auto [b, e] = ThreadPool::Split(static_cast<int64_t>(buf.size()), ti, pool.size());
     for (int64_t i = b; i < e; ++i) buf[static_cast<size_t>(i)] = static_cast<uint64_t>(i);

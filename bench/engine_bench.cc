@@ -230,7 +230,9 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  auto model = Model::Load(f.model);
+  // Weights held as `serve` holds them (in memory; BASTION_MMAP=1 maps the file, as --mmap does).
+  const bool mmap = std::getenv("BASTION_MMAP") != nullptr;
+  auto model = Model::Load(f.model, mmap ? FileResidency::kMapped : FileResidency::kInMemory);
   if (!model.ok()) {
     std::fprintf(stderr, "%s\n", model.error().message().c_str());
     return 1;

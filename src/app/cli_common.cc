@@ -48,6 +48,9 @@ void ModelOptions::Register(CLI::App* app, bool with_context) {
     app->add_option("--ubatch", ubatch, "Tokens per forward pass during prompt processing (default 512)")
         ->check(CLI::Range(1, 8192));
   }
+  app->add_flag("--mmap", mmap,
+                "Map the weights from the file instead of reading them into (huge-page) memory: "
+                "starts faster and shares the page cache, decodes slower");
 }
 
 Result<ContextOptions> ModelOptions::ToContextOptions() const {
@@ -59,12 +62,12 @@ Result<ContextOptions> ModelOptions::ToContextOptions() const {
   return o;
 }
 
-Result<std::unique_ptr<Model>> LoadModel(const std::string& path) {
-  if (FileExists(path)) return Model::Load(path);
+Result<std::unique_ptr<Model>> LoadModel(const std::string& path, FileResidency residency) {
+  if (FileExists(path)) return Model::Load(path, residency);
   // Not a file: a store name in the default state directory (BASTION_HOME or ~/.bastion).
   BASTION_ASSIGN_OR_RETURN(std::string state_dir, ResolveStateDir(""));
   BASTION_ASSIGN_OR_RETURN(store::ModelLocation location, store::ResolveModelArgument(state_dir, path));
-  return Model::Load(location.path);
+  return Model::Load(location.path, residency);
 }
 
 void SamplingOptions::Register(CLI::App* app) {

@@ -40,14 +40,17 @@ struct ModelOptions {
   int ctx_size = 4096;
   std::string kv_type = "f16";
   int ubatch = 512;
+  bool mmap = false;  // --mmap: map the weights instead of reading them into memory
 
   void Register(CLI::App* app, bool with_context = true);
+  FileResidency residency() const { return mmap ? FileResidency::kMapped : FileResidency::kInMemory; }
   Result<ContextOptions> ToContextOptions() const;
 };
 
 // Loads the model (printing nothing on success): `path` is a GGUF file, or else the name of a model
-// in the default state directory's store (`bastion pull`).
-Result<std::unique_ptr<Model>> LoadModel(const std::string& path);
+// in the default state directory's store (`bastion pull`). Commands that run the model want its
+// weights kInMemory (base/mapped_file.h says why); those that only read metadata kMapped.
+Result<std::unique_ptr<Model>> LoadModel(const std::string& path, FileResidency residency);
 
 // Sampling flags shared by generate and run.
 struct SamplingOptions {

@@ -21,7 +21,7 @@ struct EvalArgs {
 int RunEval(const EvalArgs& a) {
   auto ids = ParseTokenList(a.tokens);
   if (!ids.ok()) return Fail(ids.error().WithContext("--tokens"));
-  auto model = LoadModel(a.model.model_path);
+  auto model = LoadModel(a.model.model_path, a.model.residency());
   if (!model.ok()) return Fail(model.error());
   auto options = a.model.ToContextOptions();
   if (!options.ok()) return Fail(options.error());

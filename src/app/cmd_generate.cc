@@ -33,7 +33,7 @@ std::string IdsJson(const std::vector<int32_t>& ids) {
 }
 
 int RunGenerate(const GenerateArgs& a) {
-  auto model = LoadModel(a.model.model_path);
+  auto model = LoadModel(a.model.model_path, a.model.residency());
   if (!model.ok()) return Fail(model.error());
   auto ctx_options = a.model.ToContextOptions();
   if (!ctx_options.ok()) return Fail(ctx_options.error());

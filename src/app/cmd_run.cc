@@ -37,7 +37,7 @@ void PrintHelp() {
 }
 
 int RunChat(const RunArgs& a) {
-  auto model = LoadModel(a.model.model_path);
+  auto model = LoadModel(a.model.model_path, a.model.residency());
   if (!model.ok()) return Fail(model.error());
   auto options = a.model.ToContextOptions();
   if (!options.ok()) return Fail(options.error());

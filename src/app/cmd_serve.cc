@@ -269,7 +269,7 @@ int RunServe(const ServeFlags& flags) {
   // Signals first: a SIGTERM during the model load must not kill the process half-way.
   http::TerminationSignals signals;
 
-  auto model = Model::Load(model_path);
+  auto model = Model::Load(model_path, c.mmap ? FileResidency::kMapped : FileResidency::kInMemory);
   if (!model.ok()) return Fail(model.error());
   const Model& m = **model;
   if (m.config().name.rfind("bastion synthetic", 0) == 0) {

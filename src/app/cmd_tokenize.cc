@@ -16,7 +16,7 @@ struct TokenizeArgs {
 };
 
 int RunTokenize(const TokenizeArgs& a) {
-  auto model = LoadModel(a.model.model_path);
+  auto model = LoadModel(a.model.model_path, FileResidency::kMapped);
   if (!model.ok()) return Fail(model.error());
   const std::string text = ReadAllStdin();
   const std::vector<int32_t> ids = (*model)->tokenizer().Encode(text, a.special);

@@ -206,6 +206,10 @@ const std::vector<Setting>& Table() {
         Kind::kInt, 0, 1024, "0", [](ServeConfig& c, const Value& v) { c.threads = static_cast<int>(v.number); });
     add({"kv_type", "--kv-type", "BASTION_KV_TYPE", "kv_type", "", "KV cache element type: f16 or f32"},
         Kind::kString, 0, 0, "f16", [](ServeConfig& c, const Value& v) { c.kv_type = v.text; }, {"f16", "f32"});
+    add({"mmap", "--mmap", "BASTION_MMAP", "mmap", "false",
+         "Map the weights from the file instead of reading them into (huge-page) memory: starts "
+         "faster and shares the page cache, decodes slower"},
+        Kind::kBool, 0, 0, "false", [](ServeConfig& c, const Value& v) { c.mmap = v.flag; });
     add({"max_queue", "--max-queue", "BASTION_MAX_QUEUE", "max_queue", "",
          "Requests that may wait for a free slot; more get 503"},
         Kind::kInt, 0, 100000, "64", [](ServeConfig& c, const Value& v) { c.max_queue = static_cast<int>(v.number); });

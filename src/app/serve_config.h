@@ -53,6 +53,7 @@ struct ServeConfig {
   int ctx_size = 0;        // tokens per slot
   int threads = 0;         // 0 = all cores
   std::string kv_type;     // "f16" or "f32"
+  bool mmap = false;       // map the weights instead of reading them into memory (FileResidency)
   int max_queue = 0;       // requests waiting for a slot before new ones get 503
   int http_threads = 0;
   int shutdown_timeout_s = 0;

@@ -1,4 +1,4 @@
-// MappedFile: mmap of a whole file, read-only.
+// MappedFile: a file's bytes, mapped or read into huge-page-backed anonymous memory.
 #include "base/mapped_file.h"
 
 #include <fcntl.h>
@@ -9,39 +9,66 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "base/check.h"
 
 namespace bastion {
+namespace {
 
-Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
+// Closes a descriptor on every way out of Open.
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path, FileResidency residency) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Error(path + ": cannot open: " + std::strerror(errno));
+  FdCloser closer{fd};
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return Error(path + ": cannot stat: " + std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Error(path + ": not a regular file");
-  }
+  if (::fstat(fd, &st) != 0) return Error(path + ": cannot stat: " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return Error(path + ": not a regular file");
   auto file = std::unique_ptr<MappedFile>(new MappedFile());
   file->path_ = path;
   file->size_ = static_cast<size_t>(st.st_size);
-  if (file->size_ > 0) {
-    void* p = ::mmap(nullptr, file->size_, PROT_READ, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-      const int err = errno;
-      ::close(fd);
-      return Error(path + ": mmap failed: " + std::strerror(err));
-    }
-    file->data_ = static_cast<const uint8_t*>(p);
-    file->is_mmap_ = true;
+  if (file->size_ == 0) return file;
+  if (residency == FileResidency::kInMemory) {
+    BASTION_ASSIGN_OR_RETURN(const bool loaded, file->ReadIntoMemory(fd));
+    if (loaded) return file;
+    // No anonymous memory to be had: a mapping still works (its pages can be dropped and
+    // re-read under pressure), only slower.
   }
-  ::close(fd);  // the mapping keeps the file alive
-  return file;
+  void* p = ::mmap(nullptr, file->size_, PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return Error(path + ": mmap failed: " + std::strerror(errno));
+  file->data_ = static_cast<const uint8_t*>(p);
+  file->mapping_ = p;
+  return file;  // the mapping keeps the file alive after the descriptor closes
+}
+
+Result<bool> MappedFile::ReadIntoMemory(int fd) {
+  HugePageRegion region(size_);
+  if (region.data() == nullptr) {
+    if (region.error() == ENOMEM) return false;
+    return Error(path_ + ": cannot allocate memory for the file: " + std::strerror(region.error()));
+  }
+  size_t done = 0;
+  while (done < size_) {
+    const ssize_t n = ::pread(fd, region.data() + done, size_ - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error(path_ + ": cannot read: " + std::strerror(errno));
+    if (n == 0) return Error(path_ + ": cannot read: the file shrank while being read");
+    done += static_cast<size_t>(n);
+  }
+  if (const int err = region.MakeReadOnly(); err != 0) {
+    return Error(path_ + ": cannot make the weights read-only: " + std::strerror(err));
+  }
+  data_ = region.data();
+  memory_ = std::move(region);
+  residency_ = FileResidency::kInMemory;
+  return true;
 }
 
 std::unique_ptr<MappedFile> MappedFile::FromBytes(std::span<const uint8_t> bytes) {
@@ -58,13 +85,13 @@ std::unique_ptr<MappedFile> MappedFile::FromBytes(std::span<const uint8_t> bytes
 }
 
 MappedFile::~MappedFile() {
-  if (is_mmap_ && data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (mapping_ != nullptr) ::munmap(mapping_, size_);
 }
 
 void MappedFile::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
 
 void MappedFile::AdviseWillNeed() const {
-  if (is_mmap_ && size_ > 0) ::madvise(const_cast<uint8_t*>(data_), size_, MADV_WILLNEED);
+  if (mapping_ != nullptr) ::madvise(mapping_, size_, MADV_WILLNEED);
 }
 
 }  // namespace bastion

@@ -478,8 +478,8 @@ class GgufFile::Parser {
   uint64_t kv_count_ = 0;
 };
 
-Result<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
-  BASTION_ASSIGN_OR_RETURN(auto mapped, MappedFile::Open(path));
+Result<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path, FileResidency residency) {
+  BASTION_ASSIGN_OR_RETURN(auto mapped, MappedFile::Open(path, residency));
   return Parse(std::move(mapped));
 }
 

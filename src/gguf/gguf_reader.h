@@ -37,8 +37,10 @@ struct GgufTensorInfo {
 
 class GgufFile {
  public:
-  // Maps and parses `path`. Errors start with the path.
-  static Result<std::unique_ptr<GgufFile>> Open(const std::string& path);
+  // Opens (base/mapped_file.h: mapped, or read into memory) and parses `path`. Errors start with
+  // the path.
+  static Result<std::unique_ptr<GgufFile>> Open(const std::string& path,
+                                                 FileResidency residency = FileResidency::kMapped);
   // Parses an already mapped file (tests and the fuzzer use MappedFile::FromBytes).
   static Result<std::unique_ptr<GgufFile>> Parse(std::unique_ptr<MappedFile> file);
 

@@ -48,10 +48,10 @@ Result<TokenizerData> ReadTokenizerData(const GgufFile& gguf) {
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> Model::Load(const std::string& path) {
+Result<std::unique_ptr<Model>> Model::Load(const std::string& path, FileResidency residency) {
   auto model = std::unique_ptr<Model>(new Model());
   model->path_ = path;
-  BASTION_ASSIGN_OR_RETURN(model->gguf_, GgufFile::Open(path));
+  BASTION_ASSIGN_OR_RETURN(model->gguf_, GgufFile::Open(path, residency));
   const GgufFile& gguf = *model->gguf_;
   auto context = [&](const Error& e) { return e.WithContext(path); };
 

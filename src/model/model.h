@@ -15,8 +15,10 @@ namespace bastion {
 
 class Model {
  public:
-  // Maps and validates the file; errors say what is wrong with it.
-  static Result<std::unique_ptr<Model>> Load(const std::string& path);
+  // Opens and validates the file; errors say what is wrong with it. Serving and benchmarks want
+  // the weights kInMemory (faster decode, base/mapped_file.h); metadata readers kMapped.
+  static Result<std::unique_ptr<Model>> Load(const std::string& path,
+                                             FileResidency residency = FileResidency::kMapped);
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }

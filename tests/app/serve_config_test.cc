@@ -84,6 +84,7 @@ std::string ValueOf(const ServeConfig& c, const std::string& name) {
   if (name == "ctx_size") return std::to_string(c.ctx_size);
   if (name == "threads") return std::to_string(c.threads);
   if (name == "kv_type") return c.kv_type;
+  if (name == "mmap") return c.mmap ? "true" : "false";
   if (name == "max_queue") return std::to_string(c.max_queue);
   if (name == "http_threads") return std::to_string(c.http_threads);
   if (name == "shutdown_timeout") return std::to_string(c.shutdown_timeout_s);
@@ -204,7 +205,7 @@ std::vector<Sample> SamplesFor(const std::string& name, const std::string& dir) 
   if (name == "acme_ca") return {{"\"https://ca.test/dir\"", "https://ca.test/dir"}, {"", "https://ca2.test/dir"},
                                  {"", "https://ca3.test/dir"}};
   if (name == "user") return {{"\"u1\"", "u1"}, {"", "u2"}, {"", "u3"}};
-  if (name == "insecure_no_auth" || name == "public_metrics" || name == "model_management") {
+  if (name == "insecure_no_auth" || name == "public_metrics" || name == "model_management" || name == "mmap") {
     return {{"true", "true"}, {"", "false"}, {"", "true"}};
   }
   if (name == "access_log") return {{"\"/var/log/a.log\"", "/var/log/a.log"}, {"", "-"}, {"", "off"}};
@@ -249,7 +250,7 @@ TEST_F(ServeConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefaultForEverySetting
     EXPECT_EQ(c.sources[s.name], SettingSource::kEnv);
 
     if (s.name == "no_tls" || s.name == "insecure_no_auth" || s.name == "public_metrics" ||
-        s.name == "model_management") {  // switches
+        s.name == "model_management" || s.name == "mmap") {  // switches
       args.push_back(flag);
     } else {
       args.insert(args.end(), {flag, samples[2].text});

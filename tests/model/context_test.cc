@@ -32,7 +32,10 @@ class ContextTest : public ::testing::Test {
     o.preset = "tiny";
     o.file_type = type;
     EXPECT_TRUE(WriteSyntheticModel(o, path).ok());
-    auto m = Model::Load(path);
+    return LoadFile(path, FileResidency::kMapped);
+  }
+  static Model* LoadFile(const std::string& path, FileResidency residency) {
+    auto m = Model::Load(path, residency);
     EXPECT_TRUE(m.ok()) << m.error().message();
     return std::move(m).value().release();
   }
@@ -88,6 +91,20 @@ TEST_F(ContextTest, BatchedSlotsMatchSeparatePasses) {
   EXPECT_LT(Nmse({both.begin() + v, both.end()}, b), kSameMathNmse);
   EXPECT_EQ(ctx->SlotLength(0), static_cast<int>(kPromptA.size()));
   EXPECT_EQ(ctx->SlotLength(1), static_cast<int>(kPromptB.size()));
+}
+
+// Weights read into memory (what serve and bench use) are the file's bytes: identical logits.
+TEST_F(ContextTest, WeightsInMemoryEqualMapped) {
+  std::unique_ptr<Model> in_memory(LoadFile(model_q8_->path(), FileResidency::kInMemory));
+  ASSERT_NE(in_memory, nullptr);
+  EXPECT_EQ(in_memory->gguf().mapped_file().residency(), FileResidency::kInMemory);
+  EXPECT_EQ(model_q8_->gguf().mapped_file().residency(), FileResidency::kMapped);
+  auto mapped_ctx = NewContext(1, 512, 256, model_q8_);
+  auto memory_ctx = NewContext(1, 512, 256, in_memory.get());
+  std::vector<float> a, b;
+  ASSERT_TRUE(mapped_ctx->Evaluate(0, kPromptA, LogitsMode::kAll, &a).ok());
+  ASSERT_TRUE(memory_ctx->Evaluate(0, kPromptA, LogitsMode::kAll, &b).ok());
+  EXPECT_EQ(a, b);
 }
 
 TEST_F(ContextTest, SmallUbatchEqualsOneBatch) {
