@@ -153,10 +153,13 @@ void RowGemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* 
   }
 }
 
-template <typename T, GemmFn kCols>
+template <typename T, GemmFn kCols, GgmlType kType>
 void Gemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
           int64_t nc, float* y, size_t y_stride) {
-  if (nc >= kAvx512MinColsForColumnKernel) {
+  static const GemmFn pairs = Avx512PairGemm(kType);
+  if (nc >= kAvx512MinColsForPairKernel && nc <= kAvx512MaxColsForPairKernel) {
+    pairs(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+  } else if (nc >= kAvx512MinColsForColumnKernel) {
     kCols(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
   } else {
     RowGemm<T>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
@@ -169,11 +172,11 @@ void Gemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, 
 GemmFn Avx512Gemm(GgmlType weight_type) {
   using namespace avx512;
   switch (weight_type) {
-    case GgmlType::kQ2_K: return Gemm<Q2K, Avx512ColsQ2K>;
-    case GgmlType::kQ3_K: return Gemm<Q3K, Avx512ColsQ3K>;
-    case GgmlType::kQ4_K: return Gemm<Q4K, Avx512ColsQ4K>;
-    case GgmlType::kQ5_K: return Gemm<Q5K, Avx512ColsQ5K>;
-    case GgmlType::kQ6_K: return Gemm<Q6K, Avx512ColsQ6K>;
+    case GgmlType::kQ2_K: return Gemm<Q2K, Avx512ColsQ2K, GgmlType::kQ2_K>;
+    case GgmlType::kQ3_K: return Gemm<Q3K, Avx512ColsQ3K, GgmlType::kQ3_K>;
+    case GgmlType::kQ4_K: return Gemm<Q4K, Avx512ColsQ4K, GgmlType::kQ4_K>;
+    case GgmlType::kQ5_K: return Gemm<Q5K, Avx512ColsQ5K, GgmlType::kQ5_K>;
+    case GgmlType::kQ6_K: return Gemm<Q6K, Avx512ColsQ6K, GgmlType::kQ6_K>;
     default: return nullptr;
   }
 }

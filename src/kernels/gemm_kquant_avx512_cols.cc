@@ -295,6 +295,203 @@ void ColsGemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void*
   }
 }
 
+// ---- Small batches: two weight rows per vector --------------------------------------------------
+// A few decoding streams (4-8 columns) leave half the column kernel's 16 lanes idle. Here lane 2i
+// holds (row A, column i) and lane 2i+1 (row B, column i): each column's activation dwords are
+// packed twice, and row pairs are prepared interleaved, so one 64-bit broadcast feeds both rows
+// into the same vpdpbusd. Each lane sees exactly the column kernel's integer and float operations,
+// in the same order, so the results are bit-equal to it (tests/kernels/gemm_kquant_test.cc).
+
+constexpr int kPairTileRows = 12;  // 6 row pairs per register tile
+
+struct alignas(64) PairPrep {
+  int32_t q[kQK_K / 4][2];  // dword t of row A, of row B
+  int32_t scale[16][2];     // per group, as WeightPrep::scale
+  int32_t offset[8][2];     // int16 pairs (offset 2i, 2i+1) of row A, of row B
+  int32_t mins[8][2];       // int16 pairs (min 2i, 2i+1) of row A, of row B
+  float d[2];
+  float dmin[2];
+};
+
+// Lanes 0-7 of a and of b, interleaved: a0 b0 a1 b1 ... a7 b7 (and lanes 8-15 for the high half).
+inline __m512i InterleaveLow(__m512i a, __m512i b) {
+  return _mm512_permutex2var_epi32(a, _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0), b);
+}
+inline __m512i InterleaveHigh(__m512i a, __m512i b) {
+  return _mm512_permutex2var_epi32(a, _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8), b);
+}
+
+// Rows a and b (b may be null: its lanes are zero and never stored) of all nb super-blocks.
+template <typename T>
+void PreparePair(const typename T::Block* a, const typename T::Block* b, int64_t nb, PairPrep* out) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const Unpacked ua = T::Unpack(a[i]);
+    Unpacked ub{};
+    if (b != nullptr) ub = T::Unpack(b[i]);
+    PairPrep& p = out[i];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      _mm512_store_si512(p.q[16 * j], InterleaveLow(ua.q[j], ub.q[j]));
+      _mm512_store_si512(p.q[16 * j + 8], InterleaveHigh(ua.q[j], ub.q[j]));
+    }
+    const __m512i sa = T::kWide ? _mm512_cvtepi16_epi32(ua.scales) : _mm512_cvtepu16_epi32(ua.scales);
+    const __m512i sb = T::kWide ? _mm512_cvtepi16_epi32(ub.scales) : _mm512_cvtepu16_epi32(ub.scales);
+    _mm512_store_si512(p.scale[0], InterleaveLow(sa, sb));
+    _mm512_store_si512(p.scale[8], InterleaveHigh(sa, sb));
+    if constexpr (T::kOffsetShift >= 0) {
+      const __m256i oa = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(ua.scales, T::kOffsetShift));
+      const __m256i ob = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(ub.scales, T::kOffsetShift));
+      _mm512_store_si512(p.offset, InterleaveLow(_mm512_castsi256_si512(oa), _mm512_castsi256_si512(ob)));
+    }
+    if constexpr (T::kHasMin) {
+      _mm512_store_si512(p.mins, InterleaveLow(_mm512_castsi256_si512(ua.mins), _mm512_castsi256_si512(ub.mins)));
+    }
+    p.d[0] = _mm_cvtss_f32(ua.dm);
+    p.dmin[0] = _mm_cvtss_f32(_mm_movehdup_ps(ua.dm));
+    p.d[1] = b != nullptr ? _mm_cvtss_f32(ub.dm) : 0.0f;
+    p.dmin[1] = b != nullptr ? _mm_cvtss_f32(_mm_movehdup_ps(ub.dm)) : 0.0f;
+  }
+}
+
+inline __m512i Bcast64(const void* p) {
+  int64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return _mm512_set1_epi64(v);
+}
+inline __m512 BcastPair(const float* p) {
+  double v;
+  std::memcpy(&v, p, sizeof v);
+  return _mm512_castpd_ps(_mm512_set1_pd(v));
+}
+
+// P row pairs (prepared, nb super-blocks each) x the twice-packed columns: Tile<T, R, 1> with
+// pairs in place of rows.
+template <typename T, int P>
+void PairTile(int64_t nb, const PairPrep* wp, const ActPack* ap, float out[P][kLanes]) {
+#pragma GCC unroll 8
+  for (int r = 0; r < P; ++r) _mm512_storeu_ps(out[r], _mm512_setzero_ps());
+  for (int64_t b = 0; b < nb; ++b) {
+    const PairPrep* w[P];
+#pragma GCC unroll 8
+    for (int r = 0; r < P; ++r) w[r] = wp + r * nb + b;
+    const ActPack* p = ap + b;
+    __m512i isum[P];
+#pragma GCC unroll 8
+    for (int r = 0; r < P; ++r) isum[r] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+    for (int grp = 0; grp < 16; ++grp) {
+      __m512i dot[P];
+#pragma GCC unroll 8
+      for (int r = 0; r < P; ++r) dot[r] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int step = 0; step < 4; ++step) {
+        const int t = 4 * grp + step;
+        const __m512i act = _mm512_load_si512(p->qs[t]);
+#pragma GCC unroll 8
+        for (int r = 0; r < P; ++r) dot[r] = _mm512_dpbusd_epi32(dot[r], Bcast64(w[r]->q[t]), act);
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < P; ++r) {
+        const __m512i sc = Bcast64(w[r]->scale[grp]);
+        isum[r] = T::kWide ? _mm512_add_epi32(isum[r], _mm512_mullo_epi32(dot[r], sc))
+                           : _mm512_dpwssd_epi32(isum[r], dot[r], sc);
+      }
+    }
+    if constexpr (T::kOffsetShift >= 0) {
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        const __m512i pairs = _mm512_load_si512(p->bsum_pairs[i]);
+#pragma GCC unroll 8
+        for (int r = 0; r < P; ++r) isum[r] = _mm512_dpwssd_epi32(isum[r], pairs, Bcast64(w[r]->offset[i]));
+      }
+    }
+    const __m512 yd = _mm512_load_ps(p->d);
+#pragma GCC unroll 8
+    for (int r = 0; r < P; ++r) {
+      const __m512 d = _mm512_mul_ps(BcastPair(w[r]->d), yd);
+      _mm512_storeu_ps(out[r], _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), d, _mm512_loadu_ps(out[r])));
+    }
+    if constexpr (T::kHasMin) {
+      __m512i msum[P];
+#pragma GCC unroll 8
+      for (int r = 0; r < P; ++r) msum[r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        const __m512i pairs = _mm512_load_si512(p->bsum_pairs[i]);
+#pragma GCC unroll 8
+        for (int r = 0; r < P; ++r) msum[r] = _mm512_dpwssd_epi32(msum[r], pairs, Bcast64(w[r]->mins[i]));
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < P; ++r) {
+        const __m512 dmin = _mm512_mul_ps(BcastPair(w[r]->dmin), yd);
+        _mm512_storeu_ps(out[r], _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[r]), dmin, _mm512_loadu_ps(out[r])));
+      }
+    }
+  }
+}
+
+// Runs PairTile<P> over rows [r0, r0 + rows) and writes lane 2i / 2i+1 of pair p to column i,
+// rows r0 + 2p / r0 + 2p + 1.
+template <typename T, int P>
+void PairTileToY(int64_t nb, const PairPrep* wp, const ActPack* ap, int64_t nc, int64_t r0, int rows, float* y,
+                 size_t y_stride) {
+  float out[P][kLanes];
+  PairTile<T, P>(nb, wp, ap, out);
+  for (int64_t c = 0; c < nc; ++c) {
+    float* dst = y + c * y_stride + r0;
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) {
+      dst[2 * p] = out[p][2 * c];
+      if (2 * p + 1 < rows) dst[2 * p + 1] = out[p][2 * c + 1];
+    }
+  }
+}
+
+template <typename T>
+void PairGemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nc,
+              float* y, size_t y_stride) {
+  if (nc > kLanes / 2) return ColsGemm<T>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+  const int64_t nb = k / kQK_K;
+  constexpr int kPairs = kPairTileRows / 2;
+  thread_local std::vector<ActPack> single, twice;
+  thread_local std::vector<PairPrep> prep;
+  if (single.size() < static_cast<size_t>(nb)) {
+    single.resize(nb);
+    twice.resize(nb);
+  }
+  if (prep.size() < static_cast<size_t>(kPairs * nb)) prep.resize(kPairs * nb);
+  // Columns in lanes 0..nc-1, then each lane doubled: lane 2i and 2i+1 = column i.
+  PackColumns(static_cast<const uint8_t*>(a), a_stride, 0, static_cast<int>(nc), nb, single.data());
+  const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int t = 0; t < kQK_K / 4; ++t) {
+      _mm512_store_si512(twice[b].qs[t], _mm512_permutexvar_epi32(dup, _mm512_load_si512(single[b].qs[t])));
+    }
+    for (int i = 0; i < 8; ++i) {
+      _mm512_store_si512(twice[b].bsum_pairs[i], _mm512_permutexvar_epi32(dup, _mm512_load_si512(single[b].bsum_pairs[i])));
+    }
+    _mm512_store_ps(twice[b].d, _mm512_permutexvar_ps(dup, _mm512_load_ps(single[b].d)));
+  }
+  const auto* wb = static_cast<const uint8_t*>(w);
+  auto row = [&](int64_t r) { return reinterpret_cast<const typename T::Block*>(wb + r * w_stride); };
+  for (int64_t r0 = 0; r0 < nr; r0 += kPairTileRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kPairTileRows, nr - r0));
+    const int pairs = (rows + 1) / 2;
+    for (int p = 0; p < pairs; ++p) {
+      const int64_t ra = r0 + 2 * p;
+      PreparePair<T>(row(ra), ra + 1 < nr ? row(ra + 1) : nullptr, nb, prep.data() + p * nb);
+    }
+    switch (pairs) {
+      case 6: PairTileToY<T, 6>(nb, prep.data(), twice.data(), nc, r0, rows, y, y_stride); break;
+      case 5: PairTileToY<T, 5>(nb, prep.data(), twice.data(), nc, r0, rows, y, y_stride); break;
+      case 4: PairTileToY<T, 4>(nb, prep.data(), twice.data(), nc, r0, rows, y, y_stride); break;
+      case 3: PairTileToY<T, 3>(nb, prep.data(), twice.data(), nc, r0, rows, y, y_stride); break;
+      case 2: PairTileToY<T, 2>(nb, prep.data(), twice.data(), nc, r0, rows, y, y_stride); break;
+      default: PairTileToY<T, 1>(nb, prep.data(), twice.data(), nc, r0, rows, y, y_stride); break;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace avx512
 
@@ -317,6 +514,18 @@ void Avx512ColsQ5K(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
 void Avx512ColsQ6K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
                    size_t a_stride, int64_t nc, float* y, size_t y_stride) {
   avx512::ColsGemm<avx512::Q6K>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+}
+
+GemmFn Avx512PairGemm(GgmlType weight_type) {
+  using namespace avx512;
+  switch (weight_type) {
+    case GgmlType::kQ2_K: return PairGemm<Q2K>;
+    case GgmlType::kQ3_K: return PairGemm<Q3K>;
+    case GgmlType::kQ4_K: return PairGemm<Q4K>;
+    case GgmlType::kQ5_K: return PairGemm<Q5K>;
+    case GgmlType::kQ6_K: return PairGemm<Q6K>;
+    default: return nullptr;
+  }
 }
 
 }  // namespace bastion::kquant

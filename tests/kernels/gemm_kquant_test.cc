@@ -17,6 +17,7 @@
 
 #include "base/half.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_kquant_internal.h"
 #include "quant/blocks.h"
 #include "quant/quantize.h"
 #include "quant/types.h"
@@ -185,6 +186,47 @@ TEST_P(KQuantGemmTest, KernelExistsAtEveryLevel) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, KQuantGemmTest, ::testing::ValuesIn(kWeightTypes),
                          [](const auto& info) { return std::string(TypeName(info.param)); });
+
+#if defined(BASTION_HAVE_AVX512)
+// The small-batch kernel (two weight rows per vector, up to 8 columns) does each lane's integer
+// and float operations exactly as the column kernel does, so the runtime may pick either by
+// batch size without changing a result: bit-equal, on random blocks, odd and even row counts.
+TEST(KQuantGemmPairs, BitEqualToColumnKernel) {
+  if (DetectSimdLevel() != SimdLevel::kAvx512) GTEST_SKIP() << "no AVX-512 here";
+  using ColsFn = void (*)(int64_t, const void*, size_t, int64_t, const void*, size_t, int64_t, float*, size_t);
+  const ColsFn cols[] = {kquant::Avx512ColsQ2K, kquant::Avx512ColsQ3K, kquant::Avx512ColsQ4K,
+                         kquant::Avx512ColsQ5K, kquant::Avx512ColsQ6K};
+  std::mt19937 rng(21);
+  for (size_t ti = 0; ti < std::size(kWeightTypes); ++ti) {
+    const GgmlType t = kWeightTypes[ti];
+    const GemmFn pairs = kquant::Avx512PairGemm(t);
+    ASSERT_NE(pairs, nullptr) << TypeName(t);
+    for (const Shape& s : {Shape{256, 1, 1}, Shape{4864, 13, 8}, Shape{512, 12, 5}, Shape{256, 25, 4},
+                           Shape{768, 2, 7}, Shape{256, 11, 3}, Shape{256, 7, 9}}) {
+      const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(GgmlType::kQ8_K, s.k);
+      std::vector<uint8_t> w(s.nr * w_row), a(s.nc * a_row);
+      for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<uint8_t>(rng());
+      for (size_t off = 0; off < w.size(); off += TypeSize(t)) SaneScales(t, w.data() + off, rng);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      std::vector<float> row(s.k);
+      for (int64_t c = 0; c < s.nc; ++c) {
+        for (float& v : row) v = normal(rng);
+        QuantizeRow(GgmlType::kQ8_K, row.data(), a.data() + c * a_row, s.k);
+      }
+      const size_t y_stride = static_cast<size_t>(s.nr) + 1;  // the pad must stay untouched
+      std::vector<float> got(y_stride * s.nc, NAN), want(y_stride * s.nc, NAN);
+      pairs(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, got.data(), y_stride);
+      cols[ti](s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, want.data(), y_stride);
+      for (size_t i = 0; i < got.size(); ++i) {
+        uint32_t g, e;
+        std::memcpy(&g, &got[i], 4);
+        std::memcpy(&e, &want[i], 4);
+        ASSERT_EQ(g, e) << TypeName(t) << " k=" << s.k << " nr=" << s.nr << " nc=" << s.nc << " at " << i;
+      }
+    }
+  }
+}
+#endif
 
 // ---- Q8_K activation quantizer ------------------------------------------------------------------
 
