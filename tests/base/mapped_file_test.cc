@@ -2,8 +2,10 @@
 #include "base/mapped_file.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -85,6 +87,39 @@ TEST_P(MappedFileTest, BytesAreReadOnly) {
   ASSERT_TRUE(file.ok());
   uint8_t* p = const_cast<uint8_t*>((*file)->data());
   EXPECT_DEATH({ *reinterpret_cast<volatile uint8_t*>(p + 100) = 1; }, "");
+}
+
+// Where the anonymous copy cannot be had (ENOMEM; here an address-space limit that leaves room
+// for the file's mapping but not for the copy), Open maps the file instead of failing.
+TEST_P(MappedFileTest, InMemoryFallsBackToMapping) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizers reserve address space; an RLIMIT_AS test cannot run under them";
+#else
+  if (GetParam() == FileResidency::kMapped) GTEST_SKIP() << "only the in-memory residency falls back";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const std::vector<uint8_t> bytes = PatternBytes();  // ~4 MiB: the copy needs ~8 MiB of space
+  const std::string path = Write("big.bin", bytes);
+  EXPECT_EXIT(
+      {
+        // Current address space + 6 MiB: the file mapping fits, the huge-page region does not.
+        std::ifstream status("/proc/self/status");
+        std::string line;
+        long vm_kib = -1;
+        while (std::getline(status, line)) {
+          if (line.rfind("VmSize:", 0) == 0) vm_kib = std::stol(line.substr(7));
+        }
+        if (vm_kib < 0) std::_Exit(3);
+        rlimit limit{};
+        limit.rlim_cur = static_cast<rlim_t>(vm_kib + 6 * 1024) * 1024;
+        limit.rlim_max = RLIM_INFINITY;
+        if (::setrlimit(RLIMIT_AS, &limit) != 0) std::_Exit(4);
+        auto file = MappedFile::Open(path, FileResidency::kInMemory);
+        if (!file.ok()) std::_Exit(2);
+        const bool same = std::equal(bytes.begin(), bytes.end(), (*file)->data());
+        std::_Exit((*file)->residency() == FileResidency::kMapped && same ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+#endif
 }
 
 INSTANTIATE_TEST_SUITE_P(Residency, MappedFileTest,
