@@ -36,7 +36,7 @@ Result<std::string> ResolveStateDir(const std::string& flag) {
   return dir;
 }
 
-void ModelOptions::Register(CLI::App* app, bool with_context) {
+void ModelOptions::Register(CLI::App* app, bool with_context, bool with_mmap) {
   // Not CLI::ExistingFile: a pulled model's name works too (LoadModel resolves it).
   app->add_option("-m,--model", model_path, "GGUF model file, or the name of a pulled model (bastion list)")->required();
   app->add_option("-t,--threads", threads, "Threads to use (default: all cores)")->check(CLI::Range(0, 1024));
@@ -48,9 +48,11 @@ void ModelOptions::Register(CLI::App* app, bool with_context) {
     app->add_option("--ubatch", ubatch, "Tokens per forward pass during prompt processing (default 512)")
         ->check(CLI::Range(1, 8192));
   }
-  app->add_flag("--mmap", mmap,
-                "Map the weights from the file instead of reading them into (huge-page) memory: "
-                "starts faster and shares the page cache, decodes slower");
+  if (with_mmap) {
+    app->add_flag("--mmap", mmap,
+                  "Map the weights from the file instead of reading them into (huge-page) memory: "
+                  "starts faster and shares the page cache, decodes slower");
+  }
 }
 
 Result<ContextOptions> ModelOptions::ToContextOptions() const {

@@ -42,7 +42,8 @@ struct ModelOptions {
   int ubatch = 512;
   bool mmap = false;  // --mmap: map the weights instead of reading them into memory
 
-  void Register(CLI::App* app, bool with_context = true);
+  // with_mmap = false for commands that never read the weights (tokenize).
+  void Register(CLI::App* app, bool with_context = true, bool with_mmap = true);
   FileResidency residency() const { return mmap ? FileResidency::kMapped : FileResidency::kInMemory; }
   Result<ContextOptions> ToContextOptions() const;
 };

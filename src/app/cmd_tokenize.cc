@@ -32,7 +32,7 @@ int RunTokenize(const TokenizeArgs& a) {
 Command AddTokenizeCommand(CLI::App& root) {
   auto args = std::make_shared<TokenizeArgs>();
   CLI::App* app = root.add_subcommand("tokenize", "Tokenize UTF-8 text from stdin; prints a JSON array of ids");
-  args->model.Register(app, /*with_context=*/false);
+  args->model.Register(app, /*with_context=*/false, /*with_mmap=*/false);
   app->add_flag("--special", args->special, "Parse special tokens (<|im_start|> ...) in the text");
   return {app, [args] { return RunTokenize(*args); }};
 }

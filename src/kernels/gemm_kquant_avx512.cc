@@ -9,8 +9,9 @@
 // vpdpbusd (4 products per int32 lane, at most 4*63*127, so it fits int16); pairs of those
 // results are packed to int16 and one vpmaddwd/vpdpwssd multiplies each by its group's scale.
 // The float accumulators take one FMA per super-block (two with mins) and are reduced
-// horizontally only once per output. Column counts from kAvx512MinColsForColumnKernel up go to
-// the column kernels.
+// horizontally only once per output. Column counts from kAvx512MinColsForPairKernel to
+// kAvx512MaxColsForPairKernel go to the small-batch (two rows per vector) kernel, larger ones to
+// the column kernels (gemm_kquant_avx512_cols.cc).
 #include <immintrin.h>
 
 #include <algorithm>

@@ -296,7 +296,7 @@ void ColsGemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void*
 }
 
 // ---- Small batches: two weight rows per vector --------------------------------------------------
-// A few decoding streams (4-8 columns) leave half the column kernel's 16 lanes idle. Here lane 2i
+// A few decoding streams (5-8 columns) leave half the column kernel's 16 lanes idle. Here lane 2i
 // holds (row A, column i) and lane 2i+1 (row B, column i): each column's activation dwords are
 // packed twice, and row pairs are prepared interleaved, so one 64-bit broadcast feeds both rows
 // into the same vpdpbusd. Each lane sees exactly the column kernel's integer and float operations,
