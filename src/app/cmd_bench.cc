@@ -196,8 +196,9 @@ int RunBench(const BenchArgs& a) {
   }
 
   std::printf("model: %s\n", m.Describe().c_str());
-  std::printf("file: %s (%.1f MiB), threads: %d, simd: %s, kv: %s\n", m.path().c_str(), file_bytes / 1048576.0,
-              threads, simd.c_str(), TypeName(ctx.options().kv_type));
+  const bool in_memory = m.gguf().mapped_file().residency() == FileResidency::kInMemory;
+  std::printf("file: %s (%.1f MiB, %s), threads: %d, simd: %s, kv: %s\n", m.path().c_str(), file_bytes / 1048576.0,
+              in_memory ? "in memory" : "mapped", threads, simd.c_str(), TypeName(ctx.options().kv_type));
   std::printf("| %-14s | %20s | %12s | %10s |\n", "test", "t/s (mean +- sd)", "median t/s", "GB/s");
   std::printf("|%s|%s|%s|%s|\n", std::string(16, '-').c_str(), std::string(22, '-').c_str(),
               std::string(14, '-').c_str(), std::string(12, '-').c_str());

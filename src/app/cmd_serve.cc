@@ -439,6 +439,12 @@ int RunServe(const ServeFlags& flags) {
                             m.Describe() + ")");
   log::Notice("serve", std::to_string(c.parallel) + " parallel sequences x " + std::to_string(c.ctx_size) +
                            " tokens of context, " + c.kv_type + " KV cache, state in " + c.state_dir);
+  // Whether the weights were read into (huge-page) memory or are mapped: a machine short of
+  // memory falls back to the mapping, which decodes slower (base/mapped_file.h).
+  const bool in_memory = m.gguf().mapped_file().residency() == FileResidency::kInMemory;
+  log::Notice("serve", in_memory ? std::string("weights read into memory (2 MiB pages where the kernel grants them)")
+                                 : std::string("weights mapped from the file") +
+                                       (c.mmap ? " (mmap = true)" : " (not enough memory to read them in)"));
   const std::string shown_host = c.host.find(':') != std::string::npos ? "[" + c.host + "]" : c.host;
   if (tls_state.context != nullptr) {
     log::Notice("serve", "TLS: " + tls_state.description);
