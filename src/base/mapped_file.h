@@ -21,8 +21,9 @@ namespace bastion {
 //            pages, then made read-only. Decode streams every weight once per token, and this
 //            VM read the same weights 16-21% faster from huge pages than from the 4 KiB page
 //            cache pages of a mapping (docs/PERFORMANCE.md, "Weights in memory"); the resident
-//            size is the same. Costs a copy at load (about 0.2 s per 500 MiB from the page cache)
-//            and the pages cannot be dropped under memory pressure (they swap instead).
+//            size is the same. Costs a copy at load (0.2-1.3 s for 500 MiB here: page faults,
+//            compaction, copy), and the pages cannot be dropped under memory pressure (they swap
+//            instead).
 //            Where the anonymous memory cannot be had (ENOMEM), Open maps the file instead.
 enum class FileResidency { kMapped, kInMemory };
 
