@@ -19,7 +19,7 @@ namespace bastion {
 //            Model metadata readers (show, pull's verification) want this.
 //  kInMemory read once into anonymous memory aligned to and advised for 2 MiB transparent huge
 //            pages, then made read-only. Decode streams every weight once per token, and this
-//            VM read the same weights 16-21% faster from huge pages than from the 4 KiB page
+//            VM decoded 10-40% faster from huge pages than from the 4 KiB page
 //            cache pages of a mapping (docs/PERFORMANCE.md, "Weights in memory"); the resident
 //            size is the same. Costs a copy at load (0.2-1.3 s for 500 MiB here: page faults,
 //            compaction, copy), and the pages cannot be dropped under memory pressure (they swap
