@@ -4,8 +4,9 @@
 //                                L2/L3), "cold" cycles through ~256 MiB of copies so the weights
 //                                come from DRAM as they do in a real model.
 //   prefill k=4864 nr=896 nc=64  GOP/s, counting 2 ops (multiply + add) per weight x activation.
-//   sweep   AVX-512 row vs column kernels for nc = 1..16 (what kAvx512MinColsForColumnKernel in
-//           kernels/gemm_kquant_internal.h is tuned from).
+//   sweep   AVX-512 row vs column kernels for nc = 1..16 (where they cross; the small-batch
+//           kernel's threshold, kAvx512MinColsForPairKernel in kernels/gemm_kquant_internal.h,
+//           was tuned against the row kernel).
 // Usage: gemm_kquant_bench [--quick]   (--quick: shorter timings, no sweep)
 #include <algorithm>
 #include <ctime>

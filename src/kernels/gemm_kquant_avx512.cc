@@ -9,9 +9,9 @@
 // vpdpbusd (4 products per int32 lane, at most 4*63*127, so it fits int16); pairs of those
 // results are packed to int16 and one vpmaddwd/vpdpwssd multiplies each by its group's scale.
 // The float accumulators take one FMA per super-block (two with mins) and are reduced
-// horizontally only once per output. Column counts from kAvx512MinColsForPairKernel to
-// kAvx512MaxColsForPairKernel go to the small-batch (two rows per vector) kernel, larger ones to
-// the column kernels (gemm_kquant_avx512_cols.cc).
+// horizontally only once per output. From kAvx512MinColsForPairKernel columns on, calls go to
+// the small-batch (two rows per vector) kernel, which hands more than 8 columns to the column
+// kernels (gemm_kquant_avx512_cols.cc).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -154,14 +154,12 @@ void RowGemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* 
   }
 }
 
-template <typename T, GemmFn kCols, GgmlType kType>
+template <typename T, GgmlType kType>
 void Gemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
           int64_t nc, float* y, size_t y_stride) {
-  static const GemmFn pairs = Avx512PairGemm(kType);
-  if (nc >= kAvx512MinColsForPairKernel && nc <= kAvx512MaxColsForPairKernel) {
+  static const GemmFn pairs = Avx512PairGemm(kType);  // hands > 8 columns to the column kernel
+  if (nc >= kAvx512MinColsForPairKernel) {
     pairs(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
-  } else if (nc >= kAvx512MinColsForColumnKernel) {
-    kCols(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
   } else {
     RowGemm<T>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
   }
@@ -173,11 +171,11 @@ void Gemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, 
 GemmFn Avx512Gemm(GgmlType weight_type) {
   using namespace avx512;
   switch (weight_type) {
-    case GgmlType::kQ2_K: return Gemm<Q2K, Avx512ColsQ2K, GgmlType::kQ2_K>;
-    case GgmlType::kQ3_K: return Gemm<Q3K, Avx512ColsQ3K, GgmlType::kQ3_K>;
-    case GgmlType::kQ4_K: return Gemm<Q4K, Avx512ColsQ4K, GgmlType::kQ4_K>;
-    case GgmlType::kQ5_K: return Gemm<Q5K, Avx512ColsQ5K, GgmlType::kQ5_K>;
-    case GgmlType::kQ6_K: return Gemm<Q6K, Avx512ColsQ6K, GgmlType::kQ6_K>;
+    case GgmlType::kQ2_K: return Gemm<Q2K, GgmlType::kQ2_K>;
+    case GgmlType::kQ3_K: return Gemm<Q3K, GgmlType::kQ3_K>;
+    case GgmlType::kQ4_K: return Gemm<Q4K, GgmlType::kQ4_K>;
+    case GgmlType::kQ5_K: return Gemm<Q5K, GgmlType::kQ5_K>;
+    case GgmlType::kQ6_K: return Gemm<Q6K, GgmlType::kQ6_K>;
     default: return nullptr;
   }
 }

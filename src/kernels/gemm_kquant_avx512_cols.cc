@@ -348,8 +348,8 @@ void PreparePair(const typename T::Block* a, const typename T::Block* b, int64_t
     }
     p.d[0] = _mm_cvtss_f32(ua.dm);
     p.dmin[0] = _mm_cvtss_f32(_mm_movehdup_ps(ua.dm));
-    p.d[1] = b != nullptr ? _mm_cvtss_f32(ub.dm) : 0.0f;
-    p.dmin[1] = b != nullptr ? _mm_cvtss_f32(_mm_movehdup_ps(ub.dm)) : 0.0f;
+    p.d[1] = _mm_cvtss_f32(ub.dm);  // ub is all zero without a row b
+    p.dmin[1] = _mm_cvtss_f32(_mm_movehdup_ps(ub.dm));
   }
 }
 

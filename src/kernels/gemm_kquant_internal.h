@@ -41,14 +41,12 @@ GemmFn Avx512RowGemm(GgmlType weight_type);
 // more than 8 columns to the column kernel.
 GemmFn Avx512PairGemm(GgmlType weight_type);
 
-// Below this many activation columns the row kernels are faster than the column kernels
-// (measured with bench/gemm_kquant_bench on Sapphire Rapids).
-constexpr int64_t kAvx512MinColsForColumnKernel = 7;
-// From this many columns up to 8 the small-batch kernel runs (Avx512PairGemm). Its cost hardly
-// depends on the column count (weight preparation and all 16 lanes every step): one thread,
-// 896 x 4864 from memory, Q4_K/Q6_K: 0.69/0.80 ms at 5-8 columns, against the row kernel's
-// 0.67/0.97 at 5 and 0.94/1.22 at 8 and the column kernel's 0.85/1.14 at 8.
+// Below this many columns the row kernels run; from it, the small-batch kernel (Avx512PairGemm,
+// which hands more than 8 columns to the column kernel). Its cost hardly depends on the column
+// count (weight preparation and all 16 lanes every step): one thread, 896 x 4864 from memory,
+// Q4_K/Q6_K: 0.69/0.80 ms at 5-8 columns, against the row kernel's 0.67/0.97 at 5 and 0.94/1.22
+// at 8 and the column kernel's 0.85/1.14 at 8 (the row and column kernels cross at 7 columns,
+// bench/gemm_kquant_bench's sweep).
 constexpr int64_t kAvx512MinColsForPairKernel = 5;
-constexpr int64_t kAvx512MaxColsForPairKernel = 8;
 
 }  // namespace bastion::kquant
