@@ -226,14 +226,23 @@ Result<ModelRef> ParseModelRef(std::string_view text) {
   for (const char c : text) {
     if (c <= ' ' || c >= 0x7f) return Error("model reference contains a space, control or non-ASCII character");
   }
-  if (StartsWithNoCase(text, "https://") || StartsWithNoCase(text, "http://")) return ParseUrl(text);
-  if (StartsWithNoCase(text, "ollama://")) return ParseOllama(text, text.substr(9));
-  if (StartsWithNoCase(text, "hf.co/")) return ParseHuggingFace(text, text.substr(6));
-  if (StartsWithNoCase(text, "huggingface.co/")) return ParseHuggingFace(text, text.substr(15));
-  if (text.find("://") != std::string_view::npos) {
-    return Error("unsupported scheme in '" + std::string(text) + "': " + kUsage);
+  Result<ModelRef> ref = [&]() -> Result<ModelRef> {
+    if (StartsWithNoCase(text, "https://") || StartsWithNoCase(text, "http://")) return ParseUrl(text);
+    if (StartsWithNoCase(text, "ollama://")) return ParseOllama(text, text.substr(9));
+    if (StartsWithNoCase(text, "hf.co/")) return ParseHuggingFace(text, text.substr(6));
+    if (StartsWithNoCase(text, "huggingface.co/")) return ParseHuggingFace(text, text.substr(15));
+    if (text.find("://") != std::string_view::npos) {
+      return Error("unsupported scheme in '" + std::string(text) + "': " + kUsage);
+    }
+    return ParseQwenShortName(text);
+  }();
+  // Each part is bounded, but a Hugging Face file path or an Ollama namespace, model and tag
+  // together can still make a name the store cannot hold (found by store_parsers_fuzz).
+  if (ref.ok() && !IsValidModelName(ref->name)) {
+    return Error("'" + std::string(text.substr(0, 80)) + "...': the model name it gives is longer than " +
+                 std::to_string(kMaxNameLength) + " characters");
   }
-  return ParseQwenShortName(text);
+  return ref;
 }
 
 }  // namespace bastion::store

@@ -21,6 +21,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr size_t kMaxManifestBytes = 64 * 1024;
+// Escaped names up to this length are the file name as is (every name of today's stores fits).
+constexpr size_t kMaxEscapedNameLength = 200;
 
 Result<std::string> StringField(const json& j, const char* key, bool required) {
   const auto it = j.find(key);
@@ -120,7 +122,16 @@ std::string EscapeModelName(std::string_view name) {
       out += kHex[c & 15];
     }
   }
-  return out;
+  if (out.size() <= kMaxEscapedNameLength) return out;
+  // Escaping can triple a name (a 200-character name of '/' and ':' is 600), past the 255 bytes a
+  // file name may hold with ".json" and WriteFileAtomic's temporary suffix. Such a name keeps a
+  // readable prefix and ends in its SHA-256, so distinct names still get distinct files; '~' is
+  // never produced by the escaping above, so no shorter name's file can look like this one.
+  size_t cut = kMaxEscapedNameLength - 1 - 64;
+  while (cut > 0 && (out[cut - 1] == '%' || (cut >= 2 && out[cut - 2] == '%'))) --cut;  // keep %XX whole
+  Sha256 hash;
+  hash.Update(name);
+  return out.substr(0, cut) + "~" + hash.FinishHex();
 }
 
 std::string NowRfc3339() {

@@ -46,6 +46,8 @@ std::string SerializeManifest(const Manifest& manifest);
 
 // The manifest file name for a model name: bytes outside [A-Za-z0-9._-] (and a leading '.')
 // become %XX, so "qwen2.5:0.5b" -> "qwen2.5%3A0.5b" and no name can contain a path separator.
+// An escaped name over 200 bytes becomes a prefix of it, '~' and the name's SHA-256, so every
+// valid name fits a file name.
 std::string EscapeModelName(std::string_view name);
 
 // The current time as RFC 3339 UTC, and that format back to seconds since the epoch.

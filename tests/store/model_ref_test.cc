@@ -109,6 +109,11 @@ TEST(ModelRef, BadFormsAreErrors) {
   EXPECT_NE(ErrorOf("https://host/").find("does not name a file"), std::string::npos);
   EXPECT_NE(ErrorOf("qwen2.5:0.5b\n").find("control"), std::string::npos);
   EXPECT_NE(ErrorOf(std::string(5000, 'a')).find("longer than"), std::string::npos);
+  // Every part within its limit, the whole name past the store's 200 characters.
+  const std::string part(95, 'x');
+  EXPECT_NE(ErrorOf("hf.co/o/r/" + part + "/" + part + "/x.gguf").find("longer than 200"), std::string::npos);
+  EXPECT_NE(ErrorOf("hf.co/" + part + "/" + part + ":Q4_K_M_WITH_A_LONG_SUFFIX").find("longer than 200"), std::string::npos);
+  EXPECT_NE(ErrorOf("ollama://" + part + "/" + part + ":" + part).find("longer than 200"), std::string::npos);
 }
 
 TEST(ModelRef, NameValidity) {

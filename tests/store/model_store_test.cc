@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "store/model_ref.h"
 #include "store/sha256.h"
 
 namespace bastion::store {
@@ -105,6 +106,35 @@ TEST(Manifest, NameEscapingCannotLeaveTheDirectory) {
     EXPECT_EQ(EscapeModelName(name).find('/'), std::string::npos) << name;
     EXPECT_NE(EscapeModelName(name).front(), '.') << name;
   }
+  // A valid name escapes to at most 3x its length; long ones end in their hash and stay distinct.
+  const std::string slashes(200, '/'), colons(200, ':');
+  for (const std::string& name : {slashes, colons, std::string(199, ':') + "a", std::string(199, 'a') + "/"}) {
+    ASSERT_TRUE(IsValidModelName(name));
+    const std::string file = EscapeModelName(name);
+    EXPECT_LE(file.size(), 200u) << file;
+    EXPECT_EQ(file.find('/'), std::string::npos);
+    EXPECT_EQ(file.back() != '~' && file.find('~') != std::string::npos, file.size() == 200u) << file;
+  }
+  EXPECT_NE(EscapeModelName(slashes), EscapeModelName(colons));
+  EXPECT_NE(EscapeModelName(std::string(199, ':') + "a"), EscapeModelName(std::string(199, ':') + "b"));
+  EXPECT_EQ(EscapeModelName(std::string(200, 'a')), std::string(200, 'a'));  // fits: unchanged
+}
+
+TEST_F(StoreTest, NamesOfEveryLengthCanBeStored) {
+  // 200 characters, most of which escape to 3: the manifest's file name must still be creatable.
+  const std::string name = "hf.co/" + std::string(194, ':');
+  ASSERT_TRUE(IsValidModelName(name));
+  ModelStore store(dir_);
+  auto [file, m] = MakeBlob(name, "gguf bytes", "download.partial");
+  const Status committed = store.Commit(file, m);
+  ASSERT_TRUE(committed.ok()) << committed.error().message();
+  auto found = store.Find(name);
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->name, name);
+  std::vector<std::string> problems;
+  ASSERT_EQ(store.List(&problems).size(), 1u);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_TRUE(*store.Remove(name));
 }
 
 TEST(Manifest, Rfc3339) {
