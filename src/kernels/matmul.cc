@@ -60,15 +60,24 @@ uint32_t Back(uint64_t r) { return static_cast<uint32_t>(r >> 32); }
 }  // namespace
 
 MatMulEngine::MatMulEngine(ThreadPool& pool, SimdLevel level)
-    : pool_(pool), level_(level), shares_(std::make_unique<Share[]>(static_cast<size_t>(pool.size()))) {}
+    : pool_(pool), level_(level), ops_(GetVecOps(level)), shares_(std::make_unique<Share[]>(static_cast<size_t>(pool.size()))) {}
 
 void MatMulEngine::Run(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   const MatMulJob job{&w, y, w.n_out};
   Run(x, n_tokens, w.n_in, std::span<const MatMulJob>(&job, 1));
 }
 
-void MatMulEngine::Run(const float* x, int64_t n_tokens, int64_t x_stride,
-                       std::span<const MatMulJob> jobs) {
+void MatMulEngine::RunGated(const WeightMatrix& w, const float* gate, const float* up, int64_t n_tokens, float* y) {
+  const MatMulJob job{&w, y, w.n_out};
+  RunImpl(gate, up, n_tokens, w.n_in, std::span<const MatMulJob>(&job, 1));
+}
+
+void MatMulEngine::Run(const float* x, int64_t n_tokens, int64_t x_stride, std::span<const MatMulJob> jobs) {
+  RunImpl(x, nullptr, n_tokens, x_stride, jobs);
+}
+
+void MatMulEngine::RunImpl(const float* x, const float* up, int64_t n_tokens, int64_t x_stride,
+                           std::span<const MatMulJob> jobs) {
   BASTION_CHECK(!jobs.empty() && n_tokens >= 1);
   const int64_t k = jobs[0].weight->n_in;
   for (const MatMulJob& job : jobs) {
@@ -107,10 +116,18 @@ void MatMulEngine::Run(const float* x, int64_t n_tokens, int64_t x_stride,
   const int64_t n_conv_items = static_cast<int64_t>(converted_.size()) * n_tokens;
   uint8_t* act_base = act_buffer_.data();
   auto convert_items = [&](int64_t begin, int64_t end) {
+    // The gated row of RunGated: one row per thread, in L1/L2 while it is converted.
+    thread_local std::vector<float> gated;
+    if (up != nullptr && gated.size() < static_cast<size_t>(k)) gated.resize(static_cast<size_t>(k));
     for (int64_t item = begin; item < end; ++item) {
       const Converted& c = converted_[static_cast<size_t>(item / n_tokens)];
       const int64_t t = item % n_tokens;
-      c.quantize(x + t * x_stride, act_base + c.offset + t * c.row_bytes, k);
+      const float* row = x + t * x_stride;
+      if (up != nullptr) {
+        ops_.silu_mul(row, up + t * x_stride, gated.data(), k);
+        row = gated.data();
+      }
+      c.quantize(row, act_base + c.offset + t * c.row_bytes, k);
     }
   };
   if (n_conv_items <= kInlineConvertItems || n_threads == 1) {

@@ -215,11 +215,8 @@ void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<c
     });
     const MatMulJob gate_up[] = {{&lw.w_gate, gate_.data(), F}, {&lw.w_up, up_.data(), F}};
     matmul_.Run(xn_.data(), T, C, gate_up);
-    for_tokens([&](int t) {
-      float* g = gate_.data() + static_cast<size_t>(t) * F;
-      ops_->silu_mul(g, up_.data() + static_cast<size_t>(t) * F, g, F);
-    });
-    matmul_.Run(lw.w_down, gate_.data(), T, xn_.data());  // xn_ is free again after gate and up
+    // silu(gate) * up is formed row by row inside the product's activation conversion.
+    matmul_.RunGated(lw.w_down, gate_.data(), up_.data(), T, xn_.data());  // xn_ is free again
     for_tokens([&](int t) {
       ops_->add(x_.data() + static_cast<size_t>(t) * C, xn_.data() + static_cast<size_t>(t) * C, C);
     });
