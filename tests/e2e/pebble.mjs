@@ -14,12 +14,25 @@ export const PEBBLE = '/usr/bin/pebble';
 export const CHALLTESTSRV = '/usr/bin/pebble-challtestsrv';
 export const havePebble = () => existsSync(PEBBLE) && existsSync(CHALLTESTSRV);
 
-export function freePort() {
+// A port nothing listens on now. The kernel may hand a just-closed port out again, so a test that
+// asks for several before starting anything could get one twice: ports already given out by this
+// process are never returned again.
+const givenPorts = new Set();
+function probePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
     srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
   });
+}
+export async function freePort() {
+  for (;;) {
+    const port = await probePort();
+    if (!givenPorts.has(port)) {
+      givenPorts.add(port);
+      return port;
+    }
+  }
 }
 
 // A CA and a 127.0.0.1/localhost certificate for Pebble's listener (once per process).
