@@ -78,10 +78,10 @@ class MatMulEngine {
     std::atomic<uint64_t> range{0};
   };
 
-  // compute(j, row_begin, row_end) runs the kernel for those rows of job j and every token.
   // Run's body; up != nullptr makes input row t silu(x_t) * up_t (row stride x_stride too).
   void RunImpl(const float* x, const float* up, int64_t n_tokens, int64_t x_stride, std::span<const MatMulJob> jobs);
 
+  // compute(j, row_begin, row_end) runs the kernel for those rows of job j and every token.
   template <typename Compute>
   void RunShares(std::span<const MatMulJob> jobs, Compute& compute);
   template <typename Compute>
