@@ -21,8 +21,9 @@ struct VecOps {
   void (*softmax)(float* x, float scale, int64_t n);
   // y[i] += x[i]
   void (*add)(float* y, const float* x, int64_t n);
-  // Wrapping sum of n 64-bit words, read as fast as the level allows: the memory-bandwidth probe
-  // of `bastion bench` (decode speed is bounded by how fast weights can be read).
+  // Wrapping sum of n 64-bit words, read as fast as the level allows (SIMD loads with software
+  // prefetch ahead): the memory-bandwidth probe of `bastion bench` (decode speed is bounded by how
+  // fast weights can be read). It may read up to 1 KiB past x + n as prefetches, which never fault.
   uint64_t (*sum_words)(const uint64_t* x, int64_t n);
 };
 

@@ -306,6 +306,36 @@ void ExpectBitEqual(GgmlType t, GemmFn got_fn, GemmFn want_fn, std::initializer_
   }
 }
 
+// Decode runs one token per call (on the float types a row-at-a-time kernel of its own), a batch
+// runs many: for the float types each token's outputs must not depend on which, bit for bit (the
+// engine tests check that batched requests on an F16 model produce exactly what each produces
+// alone). Batches stay under legacy::kAmxMinTokens: BF16 from there on runs on AMX tiles, whose
+// sums are ordered otherwise. (The integer-block types make no such promise: the row and column
+// kernels round their block sums in different orders.)
+TEST(LegacyGemm, FloatOneColumnBitEqualToBatch) {
+  if (DetectSimdLevel() != SimdLevel::kAvx512) GTEST_SKIP() << "no AVX-512 here";
+  std::mt19937 rng(23);
+  for (GgmlType t : {GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32}) {
+    const GemmFn fn = GetGemm(t, SimdLevel::kAvx512);
+    const std::vector<Shape> shapes = {{896, 37, 5}, {4864, 9, 3}, {160, 13, 9}, {100, 6, legacy::kAmxMinTokens - 1}, {33, 7, 4}};
+    for (const Shape& s : shapes) {
+      SCOPED_TRACE(::testing::Message() << TypeName(t) << " k=" << s.k << " nr=" << s.nr << " nc=" << s.nc);
+      const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(VecDotType(t), s.k);
+      std::vector<uint8_t> w(s.nr * w_row), a(s.nc * a_row);
+      for (int64_t r = 0; r < s.nr; ++r) RandomWeightRow(t, s.k, rng, w.data() + r * w_row, false);
+      for (int64_t c = 0; c < s.nc; ++c) RandomActRow(t, s.k, rng, a.data() + c * a_row, false);
+      std::vector<float> batch(s.nc * s.nr), one(s.nr);
+      fn(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, batch.data(), s.nr);
+      for (int64_t c = 0; c < s.nc; ++c) {
+        fn(s.k, w.data(), w_row, s.nr, a.data() + c * a_row, a_row, 1, one.data(), s.nr);
+        for (int64_t r = 0; r < s.nr; ++r) {
+          ASSERT_EQ(FloatToBits(one[r]), FloatToBits(batch[c * s.nr + r])) << "c=" << c << " r=" << r;
+        }
+      }
+    }
+  }
+}
+
 // The AMX-INT8 kernel scales each block's exact integer sum exactly as the column kernel does, so
 // the runtime may switch between them by batch size without changing any result: bit-equal.
 TEST(LegacyGemmAmx, Int8KernelBitEqualToColumnKernel) {
