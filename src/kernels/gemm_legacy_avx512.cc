@@ -18,11 +18,10 @@
 // then walks row tiles x column tiles. Weights of a row tile stay in L1 while its column tiles
 // pass over them; for decode (nc == 1) rows stream from memory four at a time (Q8_0: one at a
 // time, see GemmRows), each tile prefetching the rows kPrefetchRows ahead (measured: +60% from
-// DRAM, +15% from L3), into L2
-// (the demand loads then hit L2, and L1's few miss buffers are not held by prefetches), and past
-// the last row of the call: the driver hands each thread consecutive pieces of one long run of
-// rows, so those lines are the next call's first rows (prefetches never fault, so running past
-// the end of a mapping is harmless).
+// DRAM, +15% from L3), into L2 (the demand loads then hit L2, and L1's few miss buffers are not
+// held by prefetches), and past the last row of the call: the driver hands each thread
+// consecutive pieces of one long run of rows, so those lines are the next call's first rows
+// (prefetches never fault, so running past the end of a mapping is harmless).
 #include <immintrin.h>
 
 #include <algorithm>

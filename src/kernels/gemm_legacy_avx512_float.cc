@@ -28,8 +28,8 @@ namespace {
 
 constexpr int kPrefetchRows = 8;
 // Decode's row kernel prefetches the weights this many bytes ahead of the one row it reads into
-// L2 (1 KiB: -20%, 2 KiB: -10%, 8 KiB as 4 KiB), and kRowNearPrefetchBytes ahead on into L1
-// (+3% for F16; without the far prefetch the same kernel runs at two thirds of the speed).
+// L2 (F16, against 4 KiB: 1 KiB -18%, 2 KiB -7%, 8 KiB -8%; none -20%; into L1 -7%), and
+// kRowNearPrefetchBytes ahead on into L1 (+3% for F16).
 constexpr int64_t kRowPrefetchBytes = 4096;
 constexpr int64_t kRowNearPrefetchBytes = 512;
 
@@ -216,13 +216,13 @@ void FloatTile(const TileArgs& t) {
 }
 
 // Decode (a single column): the rows one after another, with prefetches kRowPrefetchBytes (L2)
-// and kRowNearPrefetchBytes (L1) ahead in address order. The driver hands each thread consecutive rows of matrices stored row
-// after row, so each thread reads one sequential stream, and the prefetch runs on into the next
-// row (and past the call's last row into the next call's first: prefetches never fault).
-// Measured with bench/decode_bench (2 threads, in-memory weights), alternating with FloatTile's
-// six interleaved rows and their per-row prefetches: F16 14.1-14.5 -> 20.9-21.5 GB/s, BF16
-// 16.0-16.5 -> 22.6-23.8, with the read probe at 23-26 GB/s. Two rows at a time, four
-// accumulators per row, or other prefetch distances and hints all measured slower.
+// and kRowNearPrefetchBytes (L1) ahead in address order. The driver hands each thread
+// consecutive rows of matrices stored row after row, so each thread reads one sequential stream,
+// and the prefetches run on into the next row (and past the call's last row into the next
+// call's first: prefetches never fault). Measured with bench/decode_bench (2 threads, in-memory
+// weights), alternating with FloatTile's six interleaved rows and their per-row prefetches: F16
+// 14.1-14.5 -> 20.9-21.5 GB/s, BF16 16.0-16.5 -> 22.6-23.8, with the read probe at 23-26 GB/s.
+// Two rows at a time or four accumulators per row measured slower.
 // Each row has one accumulator, fed in the same order and reduced by the same tree as
 // FloatTile's, so a token's result does not depend on how many others share the call.
 template <class W>
@@ -284,7 +284,7 @@ void GemmFloat(int64_t k, const void* w, size_t w_stride, int64_t nr, const void
   for (int64_t r0 = 0; r0 < nr; r0 += kTileR) {
     const int rr = static_cast<int>(std::min<int64_t>(kTileR, nr - r0));
     t.w = wb + r0 * w_stride;
-    // The first column tile pulls the rows in (decode: the only one); prefetch ahead of it.
+    // The first column tile pulls the rows in; prefetch ahead of it. (One column: FloatRow.)
     t.prefetch = r0 + kPrefetchRows + kTileR <= nr ? t.w + kPrefetchRows * w_stride : nullptr;
     for (int64_t c0 = 0; c0 < nc; c0 += kTileC) {
       const int cc = static_cast<int>(std::min<int64_t>(kTileC, nc - c0));

@@ -317,7 +317,8 @@ TEST(LegacyGemm, FloatOneColumnBitEqualToBatch) {
   std::mt19937 rng(23);
   for (GgmlType t : {GgmlType::kF16, GgmlType::kBF16, GgmlType::kF32}) {
     const GemmFn fn = GetGemm(t, SimdLevel::kAvx512);
-    const std::vector<Shape> shapes = {{896, 37, 5}, {4864, 9, 3}, {160, 13, 9}, {100, 6, legacy::kAmxMinTokens - 1}, {33, 7, 4}};
+    const std::vector<Shape> shapes = {
+        {896, 37, 5}, {4864, 9, 3}, {160, 13, 9}, {100, 6, legacy::kAmxMinTokens - 1}, {33, 7, 4}};
     for (const Shape& s : shapes) {
       SCOPED_TRACE(::testing::Message() << TypeName(t) << " k=" << s.k << " nr=" << s.nr << " nc=" << s.nc);
       const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(VecDotType(t), s.k);
