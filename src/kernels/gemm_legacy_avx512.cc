@@ -49,11 +49,6 @@ static_assert(sizeof(ActStep) == 192);
 
 // Rows of weights ahead of the current tile to prefetch during decode.
 constexpr int kPrefetchRows = 8;
-// Decode row by row (Q8_0): prefetch distances in bytes into L2 (Q8_0, 2 threads: 1 KiB 13.9
-// GB/s, 2 KiB 16.0, 4 KiB 18.0, 8 KiB 17.8; none at all 12.5) and on into L1 (512 bytes: +5-8%
-// in four alternating runs; 256: less).
-constexpr int64_t kRowPrefetchBytes = 4096;
-constexpr int64_t kRowNearPrefetchBytes = 512;
 
 // ---- Activation preparation -------------------------------------------------------------------
 
@@ -315,7 +310,7 @@ struct TileArgs {
   float* y;            // y[c * y_stride + r] for the tile's rows/columns
   size_t y_stride;
   const uint8_t* prefetch;  // rows to pull towards the cache meanwhile, or nullptr
-  const uint8_t* near_prefetch;  // 1 x 1 tile of the decode row path: the row's bytes into L1
+  const uint8_t* near_prefetch;  // the decode row path (read by the 1 x 1 tile only): into L1
 };
 
 template <class W, int R, int C>
@@ -344,8 +339,10 @@ void QuantTile(const TileArgs& t) {
         _mm_prefetch(reinterpret_cast<const char*>(t.prefetch + r * t.w_stride + s * kPairBytes), _MM_HINT_T1);
       }
     }
-    if (t.near_prefetch != nullptr) {
-      _mm_prefetch(reinterpret_cast<const char*>(t.near_prefetch + s * kPairBytes), _MM_HINT_T0);
+    if constexpr (R == 1 && C == 1) {
+      if (t.near_prefetch != nullptr) {
+        _mm_prefetch(reinterpret_cast<const char*>(t.near_prefetch + s * kPairBytes), _MM_HINT_T0);
+      }
     }
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) {
@@ -405,7 +402,7 @@ void GemmRows(int64_t k, const void* w, size_t w_stride, int64_t nr, const void*
   t.y_stride = y_stride;
   if (W::kDecodeRowByRow && nc == 1) {
     // Decode: one row at a time (the 1 x 1 tile: each row's sums exactly as the larger tiles
-    // form them), prefetching ahead in address order (kRowPrefetchBytes, kRowNearPrefetchBytes),
+    // form them), prefetching ahead in address order (kDecodeRowPrefetchBytes and the near one),
     // so each thread reads one sequential stream (gemm_legacy_avx512_float.cc's FloatRow says
     // why that pays). Measured with bench/decode_bench, Q8_0, 2 threads, alternating: 18.1-18.2
     // -> 19.3-20.4 GB/s (before the L1 prefetch). Q4_0 and Q5_0 spend more instructions per
@@ -415,8 +412,8 @@ void GemmRows(int64_t k, const void* w, size_t w_stride, int64_t nr, const void*
     for (int64_t r = 0; r < nr; ++r) {
       t.w = wb + r * w_stride;
       t.y = y + r;
-      t.prefetch = t.w + kRowPrefetchBytes;
-      t.near_prefetch = t.w + kRowNearPrefetchBytes;
+      t.prefetch = t.w + kDecodeRowPrefetchBytes;
+      t.near_prefetch = t.w + kDecodeRowNearPrefetchBytes;
       kTiles[0](t);
     }
     return;

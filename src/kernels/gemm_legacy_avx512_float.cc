@@ -27,11 +27,6 @@ namespace bastion::legacy {
 namespace {
 
 constexpr int kPrefetchRows = 8;
-// Decode's row kernel prefetches the weights this many bytes ahead of the one row it reads into
-// L2 (F16, against 4 KiB: 1 KiB -18%, 2 KiB -7%, 8 KiB -8%; none -20%; into L1 -7%), and
-// kRowNearPrefetchBytes ahead on into L1 (+3% for F16).
-constexpr int64_t kRowPrefetchBytes = 4096;
-constexpr int64_t kRowNearPrefetchBytes = 512;
 
 // ---- Weight formats ---------------------------------------------------------------------------
 // Each describes one inner-loop step of kStep elements: how to load it from a weight row, how to
@@ -215,8 +210,8 @@ void FloatTile(const TileArgs& t) {
   }
 }
 
-// Decode (a single column): the rows one after another, with prefetches kRowPrefetchBytes (L2)
-// and kRowNearPrefetchBytes (L1) ahead in address order. The driver hands each thread
+// Decode (a single column): the rows one after another, with prefetches kDecodeRowPrefetchBytes
+// (L2) and kDecodeRowNearPrefetchBytes (L1) ahead in address order. The driver hands each thread
 // consecutive rows of matrices stored row after row, so each thread reads one sequential stream,
 // and the prefetches run on into the next row (and past the call's last row into the next
 // call's first: prefetches never fault). Measured with bench/decode_bench (2 threads, in-memory
@@ -228,16 +223,14 @@ void FloatTile(const TileArgs& t) {
 template <class W>
 void FloatRow(const uint8_t* w, const uint8_t* act, int64_t full_steps, int tail, float* y) {
   constexpr int kStepBytes = W::kStep * W::kElemBytes;
-  constexpr int kLineSteps = 64 / kStepBytes > 0 ? 64 / kStepBytes : 1;
+  static_assert(64 % kStepBytes == 0, "a cache line holds whole steps");
+  constexpr int kLineSteps = 64 / kStepBytes;  // one pair of prefetches per line
   __m512 acc = _mm512_setzero_ps();
   int64_t s = 0;
   for (; s + kLineSteps <= full_steps; s += kLineSteps) {
     const uint8_t* p = w + s * kStepBytes;
-#pragma GCC unroll 2
-    for (int b = 0; b < kLineSteps * kStepBytes; b += 64) {
-      _mm_prefetch(p + kRowPrefetchBytes + b, _MM_HINT_T1);
-      _mm_prefetch(p + kRowNearPrefetchBytes + b, _MM_HINT_T0);
-    }
+    _mm_prefetch(p + kDecodeRowPrefetchBytes, _MM_HINT_T1);
+    _mm_prefetch(p + kDecodeRowNearPrefetchBytes, _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int u = 0; u < kLineSteps; ++u) W::Accumulate(acc, W::Load(p + u * kStepBytes), act + (s + u) * W::kActBytes);
   }

@@ -112,8 +112,7 @@ uint64_t SumWords256(const uint64_t* x, int64_t n) {
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    // As SumWords512, an L2 prefetch 1 KiB ahead (measured: 26.2-28.5 GB/s against 22.2-23.2).
-    const char* line = reinterpret_cast<const char*>(x + i) + 1024;
+    const char* line = reinterpret_cast<const char*>(x + i) + kSumWordsPrefetchBytes;  // into L2
     _mm_prefetch(line, _MM_HINT_T1);
     _mm_prefetch(line + 64, _MM_HINT_T1);
     a0 = _mm256_add_epi64(a0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)));
