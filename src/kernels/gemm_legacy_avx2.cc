@@ -1,14 +1,13 @@
-// AVX2 kernels for the 32-element block weights (Q4_0, Q5_0, Q8_0 x Q8_0; Q4_1, Q5_1 x Q8_1)
-// and the AVX2 activation quantizers (Q8_0, Q8_1, F16, BF16, F32), which are also what the
-// AVX-512 level uses for Q8 (see gemm_legacy_avx512_float.cc).
+// AVX2 kernels for Q4_1 and Q5_1 weights (x Q8_1 activations), and the AVX2 activation
+// quantizers (Q8_0, Q8_1, F16, BF16, F32), which are also what the AVX-512 level uses for Q8 (see
+// gemm_legacy_avx512_float.cc). Q4_0, Q5_0 and Q8_0 have a faster kernel of their own
+// (gemm_legacy_avx2_split.cc), which GemmAvx2 returns for them.
 //
-// One inner-loop step is one block = one ymm of bytes. vpmaddubsw multiplies unsigned weight
-// bytes by signed activation bytes (pair sums fit int16 for these ranges), vpmaddwd sums pairs
-// again, giving 8 int32 lanes of 4 elements each. Nibble types use the stored nibble q+8 / q+16
-// as the unsigned operand and add back -8*sum(a) / -16*sum(a) per lane (precomputed from the
-// activation); Q8_0 weights use |w| and move w's sign onto the activation (vpsignb), as
-// (w+128)*a could overflow int16. Scales are applied per block with one FMA per (row, column);
-// horizontal sums happen once per output. Register tile: 4 rows x 2 columns (16 ymm registers).
+// One inner-loop step is one block = one ymm of bytes. vpmaddubsw multiplies the unsigned weight
+// nibbles (5-bit values for Q5_1) by signed activation bytes (pair sums fit int16), vpmaddwd sums
+// pairs again, giving 8 int32 lanes of 4 elements each. Scales are applied per block with one FMA
+// per (row, column), the minimum's share (m * s of the activation block) with one more; horizontal
+// sums happen once per output. Register tile: 4 rows x 2 columns (16 ymm registers).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -31,30 +30,10 @@ constexpr int kPrefetchRows = 8;
 // One prepared block of an activation column.
 struct alignas(32) ActBlock {
   int8_t qs[32];
-  union {
-    int32_t corr[8];  // nibble types: -offset * (sum of the lane's 4 quants)
-    float sum[8];     // Q8_1: s in lane 0, zeros elsewhere
-  };
+  float sum[8];  // s (= d * sum of the quants) in lane 0, zeros elsewhere
   float d[8];  // activation scale, broadcast
 };
 static_assert(sizeof(ActBlock) == 96);
-
-__m256i LaneSums(__m256i q) {  // sum of each group of 4 signed bytes, as int32
-  const __m256i p16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
-  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-}
-
-template <int kOffset>
-void PrepareQ8_0(const uint8_t* a, int64_t nb, ActBlock* out) {
-  const auto* blocks = reinterpret_cast<const BlockQ8_0*>(a);
-  for (int64_t i = 0; i < nb; ++i) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[i].qs));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(out[i].qs), q);
-    const __m256i corr = _mm256_mullo_epi32(LaneSums(q), _mm256_set1_epi32(-kOffset));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(out[i].corr), corr);
-    _mm256_store_ps(out[i].d, _mm256_set1_ps(_cvtsh_ss(blocks[i].d)));
-  }
-}
 
 void PrepareQ8_1(const uint8_t* a, int64_t nb, ActBlock* out) {
   const auto* blocks = reinterpret_cast<const BlockQ8_1*>(a);
@@ -88,38 +67,11 @@ __m256i HighBits(const uint8_t* qh_bytes) {
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
-enum class Kind { kSigned, kOffset, kMin };
-
-struct Q8_0W {
-  static constexpr Kind kKind = Kind::kSigned;
-  static constexpr int kOffset = 0;
-  static constexpr int kBlockBytes = sizeof(BlockQ8_0);
-  static __m256i Unsigned(const uint8_t* p) {
-    return _mm256_abs_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)));
-  }
-  static const uint8_t* Signs(const uint8_t* p) { return p + 2; }
-};
-struct Q4_0W {
-  static constexpr Kind kKind = Kind::kOffset;
-  static constexpr int kOffset = 8;
-  static constexpr int kBlockBytes = sizeof(BlockQ4_0);
-  static __m256i Unsigned(const uint8_t* p) { return Nibbles(p + 2); }
-};
-struct Q5_0W {
-  static constexpr Kind kKind = Kind::kOffset;
-  static constexpr int kOffset = 16;
-  static constexpr int kBlockBytes = sizeof(BlockQ5_0);
-  static __m256i Unsigned(const uint8_t* p) { return _mm256_or_si256(Nibbles(p + 6), HighBits(p + 2)); }
-};
 struct Q4_1W {
-  static constexpr Kind kKind = Kind::kMin;
-  [[maybe_unused]] static constexpr int kOffset = 0;  // min-type blocks have no offset (uniform trait)
   static constexpr int kBlockBytes = sizeof(BlockQ4_1);
   static __m256i Unsigned(const uint8_t* p) { return Nibbles(p + 4); }
 };
 struct Q5_1W {
-  static constexpr Kind kKind = Kind::kMin;
-  [[maybe_unused]] static constexpr int kOffset = 0;  // min-type blocks have no offset (uniform trait)
   static constexpr int kBlockBytes = sizeof(BlockQ5_1);
   static __m256i Unsigned(const uint8_t* p) { return _mm256_or_si256(Nibbles(p + 8), HighBits(p + 4)); }
 };
@@ -161,13 +113,13 @@ void QuantTile(const TileArgs& t) {
     __m256i u[R];
     // Scales wait in memory and are broadcast on use (a load, not a register per row).
     alignas(16) float dw[R];
-    [[maybe_unused]] alignas(16) float mw[R];
+    alignas(16) float mw[R];
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const uint8_t* p = t.w + r * t.w_stride + i * W::kBlockBytes;
       u[r] = W::Unsigned(p);
       dw[r] = HalfAt(p);
-      if constexpr (W::kKind == Kind::kMin) mw[r] = HalfAt(p + 2);
+      mw[r] = HalfAt(p + 2);
       if (t.prefetch != nullptr) _mm_prefetch(t.prefetch + r * t.w_stride + i * W::kBlockBytes, _MM_HINT_T0);
     }
 #pragma GCC unroll 4
@@ -177,23 +129,10 @@ void QuantTile(const TileArgs& t) {
       const __m256 da = _mm256_load_ps(ab.d);
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
-        __m256i p16;
-        if constexpr (W::kKind == Kind::kSigned) {
-          const __m256i w = _mm256_loadu_si256(
-              reinterpret_cast<const __m256i*>(W::Signs(t.w + r * t.w_stride + i * W::kBlockBytes)));
-          p16 = _mm256_maddubs_epi16(u[r], _mm256_sign_epi8(qa, w));
-        } else {
-          p16 = _mm256_maddubs_epi16(u[r], qa);
-        }
-        __m256i p32 = _mm256_madd_epi16(p16, ones);
-        if constexpr (W::kKind == Kind::kOffset) {
-          p32 = _mm256_add_epi32(p32, _mm256_load_si256(reinterpret_cast<const __m256i*>(ab.corr)));
-        }
+        const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(u[r], qa), ones);
         const __m256 s = _mm256_mul_ps(_mm256_broadcast_ss(&dw[r]), da);
         acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), s, acc[r][c]);
-        if constexpr (W::kKind == Kind::kMin) {
-          acc[r][c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&mw[r]), _mm256_load_ps(ab.sum), acc[r][c]);
-        }
+        acc[r][c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&mw[r]), _mm256_load_ps(ab.sum), acc[r][c]);
       }
     }
   }
@@ -227,11 +166,7 @@ void GemmQuant(int64_t k, const void* w, size_t w_stride, int64_t nr, const void
   auto* prep = static_cast<ActBlock*>(ThreadScratch(static_cast<size_t>(nc * nb) * sizeof(ActBlock)));
   const auto* ab = static_cast<const uint8_t*>(a);
   for (int64_t c = 0; c < nc; ++c) {
-    if constexpr (W::kKind == Kind::kMin) {
-      PrepareQ8_1(ab + c * a_stride, nb, prep + c * nb);
-    } else {
-      PrepareQ8_0<W::kOffset>(ab + c * a_stride, nb, prep + c * nb);
-    }
+    PrepareQ8_1(ab + c * a_stride, nb, prep + c * nb);
   }
   const auto* wb = static_cast<const uint8_t*>(w);
   TileArgs t;
@@ -338,12 +273,9 @@ void QuantizeF32(const float* x, void* dst, int64_t k) {
 
 GemmFn GemmAvx2(GgmlType weight_type) {
   switch (weight_type) {
-    case GgmlType::kQ4_0: return GemmQuant<Q4_0W>;
     case GgmlType::kQ4_1: return GemmQuant<Q4_1W>;
-    case GgmlType::kQ5_0: return GemmQuant<Q5_0W>;
     case GgmlType::kQ5_1: return GemmQuant<Q5_1W>;
-    case GgmlType::kQ8_0: return GemmQuant<Q8_0W>;
-    default: return nullptr;
+    default: return GemmSplitAvx2(weight_type);  // Q4_0, Q5_0, Q8_0; nullptr for the rest
   }
 }
 

@@ -28,6 +28,9 @@ constexpr int64_t kDecodeRowNearPrefetchBytes = 512;
 
 #if defined(BASTION_HAVE_AVX2)
 GemmFn GemmAvx2(GgmlType weight_type);
+// Q4_0, Q5_0, Q8_0 (gemm_legacy_avx2_split.cc; what GemmAvx2 returns for them); nullptr for
+// other types.
+GemmFn GemmSplitAvx2(GgmlType weight_type);
 GemmFn GemmFloatAvx2(GgmlType weight_type);
 QuantizeActFn QuantizeActAvx2(GgmlType act_type);
 #endif

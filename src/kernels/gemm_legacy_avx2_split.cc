@@ -1,0 +1,325 @@
+// AVX2 kernel for Q4_0, Q5_0 and Q8_0 weights x Q8_0 activations, decode and prefill alike.
+//
+// Why not the general 4 x 2 tile of gemm_legacy_avx2.cc (one block per step, which Q4_1/Q5_1
+// still use): without VNNI every weight byte costs several vector instructions (unpack,
+// vpmaddubsw, vpmaddwd, convert, scale), and on a 2-core AVX2 machine (AMD EPYC, Zen 3) that tile
+// ran Q4_0/Q5_0 decode at about 8 GB/s per core with the weights in cache — compute-bound, well
+// under the memory's read rate — and prefill at 31-43 GOP/s. This kernel spends fewer
+// instructions per block:
+//
+// - One step covers two blocks (64 elements) in a "split" order: vector `lo` holds elements 0-15
+//   of block 2s in its low 128 bits and elements 0-15 of block 2s+1 in its high 128 bits; `hi`
+//   holds elements 16-31 of each. That is exactly how nibbles unpack cheaply (one 32-byte load of
+//   both blocks' 16 nibble bytes, then `& 0xF` and `>> 4 & 0xF`), and it keeps int32 lanes 0-3 on
+//   block 2s and lanes 4-7 on block 2s+1 — so one scale vector [s0 x4, s1 x4] serves the step.
+//   Activation columns are rearranged into the same order once per call.
+// - Q4_0/Q5_0 use the stored nibble (q+8, q+16) as the unsigned vpmaddubsw operand; the `lo` and
+//   `hi` int16 products are added before the single vpmaddwd (at most 2 * 2*31*128 = 15872, no
+//   saturation), and the offset's contribution (-offset * sum of the lane's activation quants) is
+//   precomputed per lane. Q8_0 uses |w| and moves w's sign onto the activation (vpsignb), as
+//   (w+128)*a could overflow int16; its two products each get their own vpmaddwd.
+// - The two weight scales are converted together (one vcvtph2ps) and spread to the lanes with
+//   one permute, instead of a scalar conversion, a store and a broadcast per block.
+// - Several columns (prefill): one weight row is unpacked once per step and used for 8 columns.
+// Measured with bench/gemm_bench on Zen 3, one thread, against the 4 x 2 tile: decode with the
+// weights in cache Q4_0 8.3 -> 11.5-14.8 GB/s, Q5_0 8.1 -> 9.7-10.7; prefill (64 columns) Q4_0
+// 40-43 -> 68-72 GOP/s, Q5_0 31-33 -> 56-61, Q8_0 40-42 -> 61.
+// The int32 block sums are exact; the float accumulation order differs from the other kernels'
+// (the block types' kernels never promised bit-equality with each other; tests bound the error
+// against the scalar reference as for every kernel).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include "kernels/gemm_legacy_internal.h"
+#include "quant/blocks.h"
+
+namespace bastion::legacy {
+namespace {
+
+// One prepared two-block step of the activation column.
+struct alignas(32) ActPair {
+  int8_t lo[32];     // elements 0-15 of block 2s | elements 0-15 of block 2s+1
+  int8_t hi[32];     // elements 16-31 of each
+  int32_t corr[8];   // nibble types: -offset * (the lane's 4 `lo` quants + its 4 `hi` quants)
+  float d[8];        // lanes 0-3: activation scale of block 2s, lanes 4-7: of block 2s+1 (or 0)
+};
+static_assert(sizeof(ActPair) == 128);
+
+// Rows ahead of the current tile to prefetch (as the tile kernel of gemm_legacy_avx2.cc).
+constexpr int kPrefetchRows = 8;
+
+template <int kOffset>
+void PrepareAct(const uint8_t* a, int64_t nb, ActPair* out) {
+  const auto* blocks = reinterpret_cast<const BlockQ8_0*>(a);
+  for (int64_t s = 0; s < (nb + 1) / 2; ++s) {
+    const BlockQ8_0& b0 = blocks[2 * s];
+    const bool pair = 2 * s + 1 < nb;
+    const __m128i b0lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0.qs));
+    const __m128i b0hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0.qs + 16));
+    __m128i b1lo = _mm_setzero_si128(), b1hi = _mm_setzero_si128();
+    float d1 = 0.0f;
+    if (pair) {
+      const BlockQ8_0& b1 = blocks[2 * s + 1];
+      b1lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1.qs));
+      b1hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1.qs + 16));
+      d1 = _cvtsh_ss(b1.d);
+    }
+    const __m256i lo = _mm256_inserti128_si256(_mm256_castsi128_si256(b0lo), b1lo, 1);
+    const __m256i hi = _mm256_inserti128_si256(_mm256_castsi128_si256(b0hi), b1hi, 1);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out[s].lo), lo);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out[s].hi), hi);
+    // Sum of each lane's 4 + 4 quants: the 16-bit pair sums of lo and hi (at most 4 * 128 in
+    // magnitude) added, then pairs of those.
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, lo), _mm256_maddubs_epi16(ones8, hi));
+    const __m256i sums = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out[s].corr), _mm256_mullo_epi32(sums, _mm256_set1_epi32(-kOffset)));
+    const float d0 = _cvtsh_ss(b0.d);
+    _mm256_store_ps(out[s].d, _mm256_setr_ps(d0, d0, d0, d0, d1, d1, d1, d1));
+  }
+}
+
+uint32_t LoadU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+uint16_t LoadU16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// [s0 x4, s1 x4] from the F16 words h0 (block 2s) and h1 (block 2s+1).
+__m256 StepScales(uint32_t h0, uint32_t h1) {
+  const __m128 both = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(h0 | h1 << 16)));
+  return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(both), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+}
+
+// Two 16-byte pieces -> one ymm (the second piece absent for the single last block).
+template <bool kSingle>
+__m256i TwoPieces(const uint8_t* p0, const uint8_t* p1) {
+  const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p0));
+  if constexpr (kSingle) {
+    (void)p1;
+    return _mm256_zextsi128_si256(a);
+  } else {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p1)), 1);
+  }
+}
+
+// 0x10 in each byte of the split-order vector whose element's high bit is set: `bits` holds qh of
+// block 2s in bytes 0-3 and of block 2s+1 in bytes 4-7, in both 128-bit lanes; kHalf 0 picks the
+// bits of elements 0-15 (qh bytes 0-1 and 4-5), kHalf 1 those of elements 16-31.
+template <int kHalf>
+__m256i HighBits(__m256i bits) {
+  constexpr char a = 2 * kHalf, b = 2 * kHalf + 1, c = 4 + 2 * kHalf, d = 5 + 2 * kHalf;
+  const __m256i spread = _mm256_shuffle_epi8(
+      bits, _mm256_setr_epi8(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b, c, c, c, c, c, c, c, c, d, d, d, d, d,
+                             d, d, d));
+  const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+// The 16 nibble bytes of block 2s at n0 and of block 2s+1 at n1 -> split-order lo and hi.
+template <bool kSingle>
+void Nibbles(const uint8_t* n0, const uint8_t* n1, __m256i* lo, __m256i* hi) {
+  const __m256i n = TwoPieces<kSingle>(n0, n1);
+  const __m256i mask = _mm256_set1_epi8(0x0F);
+  *lo = _mm256_and_si256(n, mask);
+  *hi = _mm256_and_si256(_mm256_srli_epi16(n, 4), mask);
+}
+
+struct Q4_0W {
+  static constexpr int kBlockBytes = sizeof(BlockQ4_0);
+  static constexpr int kOffset = 8;
+  template <bool kSingle>
+  static void Load(const uint8_t* p, __m256i* lo, __m256i* hi) {
+    Nibbles<kSingle>(p + 2, p + kBlockBytes + 2, lo, hi);
+  }
+};
+
+struct Q5_0W {
+  static constexpr int kBlockBytes = sizeof(BlockQ5_0);
+  static constexpr int kOffset = 16;
+  template <bool kSingle>
+  static void Load(const uint8_t* p, __m256i* lo, __m256i* hi) {
+    Nibbles<kSingle>(p + 6, p + kBlockBytes + 6, lo, hi);
+    uint64_t qh = LoadU32(p + 2);
+    if constexpr (!kSingle) qh |= static_cast<uint64_t>(LoadU32(p + kBlockBytes + 2)) << 32;
+    const __m256i bits = _mm256_set1_epi64x(static_cast<long long>(qh));
+    *lo = _mm256_or_si256(*lo, HighBits<0>(bits));
+    *hi = _mm256_or_si256(*hi, HighBits<1>(bits));
+  }
+};
+
+struct Q8_0W {
+  static constexpr int kBlockBytes = sizeof(BlockQ8_0);
+  static constexpr int kOffset = 0;  // signed: see the file comment
+  template <bool kSingle>
+  static void Load(const uint8_t* p, __m256i* lo, __m256i* hi) {
+    *lo = TwoPieces<kSingle>(p + 2, p + kBlockBytes + 2);
+    *hi = TwoPieces<kSingle>(p + 18, p + kBlockBytes + 18);
+  }
+};
+
+struct TileArgs {
+  const uint8_t* w;  // first row of the tile
+  size_t w_stride;
+  const ActPair* act;  // first column of the tile
+  int64_t act_stride;  // steps per column
+  int64_t full_steps;  // steps with two blocks
+  bool last_single;    // one more step with a single block
+  float* y;            // y[c * y_stride + r] for the tile's rows/columns
+  size_t y_stride;
+  const uint8_t* prefetch;  // the tile's rows kPrefetchRows on, or nullptr
+};
+
+inline __m128 Reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+// R weight rows x C activation columns. Each weight step is unpacked once and used for every
+// column; the activations are read from the prepared scratch as memory operands.
+template <class W, int R, int C>
+void Tile(const TileArgs& t) {
+  __m256 acc[R][C];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  constexpr int kPairBytes = 2 * W::kBlockBytes;
+  auto step = [&](int64_t s, auto single) {
+    constexpr bool kSingle = decltype(single)::value;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* p = t.w + r * t.w_stride + s * kPairBytes;
+      if (t.prefetch != nullptr) {
+        _mm_prefetch(reinterpret_cast<const char*>(t.prefetch + r * t.w_stride + s * kPairBytes), _MM_HINT_T0);
+      }
+      __m256i lo, hi;
+      W::template Load<kSingle>(p, &lo, &hi);
+      [[maybe_unused]] __m256i abs_lo, abs_hi;
+      if constexpr (W::kOffset == 0) {
+        abs_lo = _mm256_abs_epi8(lo);
+        abs_hi = _mm256_abs_epi8(hi);
+      }
+      const uint32_t h0 = LoadU16(p);
+      const uint32_t h1 = kSingle ? 0u : LoadU16(p + W::kBlockBytes);
+      const __m256 dw = StepScales(h0, h1);
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) {
+        const ActPair& as = t.act[c * t.act_stride + s];
+        const __m256i a_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(as.lo));
+        const __m256i a_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(as.hi));
+        __m256i p32;
+        if constexpr (W::kOffset != 0) {
+          const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a_lo), _mm256_maddubs_epi16(hi, a_hi));
+          p32 = _mm256_add_epi32(_mm256_madd_epi16(p16, ones), _mm256_load_si256(reinterpret_cast<const __m256i*>(as.corr)));
+        } else {
+          const __m256i plo = _mm256_maddubs_epi16(abs_lo, _mm256_sign_epi8(a_lo, lo));
+          const __m256i phi = _mm256_maddubs_epi16(abs_hi, _mm256_sign_epi8(a_hi, hi));
+          p32 = _mm256_add_epi32(_mm256_madd_epi16(plo, ones), _mm256_madd_epi16(phi, ones));
+        }
+        const __m256 scale = _mm256_mul_ps(dw, _mm256_load_ps(as.d));
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), scale, acc[r][c]);
+      }
+    }
+  };
+  for (int64_t s = 0; s < t.full_steps; ++s) step(s, std::false_type{});
+  if (t.last_single) step(t.full_steps, std::true_type{});
+
+  // Four rows' sums at a time (Reduce4), stored per column.
+  const __m256 zero = _mm256_setzero_ps();
+#pragma GCC unroll 8
+  for (int c = 0; c < C; ++c) {
+#pragma GCC unroll 4
+    for (int r0 = 0; r0 < R; r0 += 4) {
+      const __m128 sums = Reduce4(acc[r0][c], r0 + 1 < R ? acc[std::min(r0 + 1, R - 1)][c] : zero,
+                                  r0 + 2 < R ? acc[std::min(r0 + 2, R - 1)][c] : zero,
+                                  r0 + 3 < R ? acc[std::min(r0 + 3, R - 1)][c] : zero);
+      float* out = t.y + c * t.y_stride + r0;
+      if (r0 + 4 <= R) {
+        _mm_storeu_ps(out, sums);
+      } else {
+        alignas(16) float tmp[4];
+        _mm_store_ps(tmp, sums);
+        for (int r = 0; r < R - r0; ++r) out[r] = tmp[r];
+      }
+    }
+  }
+}
+
+using TileFn = void (*)(const TileArgs&);
+
+template <class W, int R, int... I>
+constexpr std::array<TileFn, sizeof...(I)> RowTiles(std::integer_sequence<int, I...>) {
+  return {&Tile<W, R, I + 1>...};
+}
+
+// Tile shapes. Decode (one column): Q4_0/Q5_0 four rows at a time, Q8_0 one (measured with
+// bench/decode_bench on Zen 3, 2 threads: the output head (Q8_0) 15.7-16.6 GB/s with four rows,
+// 22.5-23.1 with one — fewer concurrent streams for the hardware prefetcher; Q5_0 no better with
+// one). Several columns: kRowsMany x kColsMany.
+template <class W>
+constexpr int kDecodeRows = W::kOffset == 0 ? 1 : 4;
+constexpr int kRowsMany = 1;
+constexpr int kColsMany = 8;
+
+template <class W>
+void GemmSplit(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
+               int64_t nc, float* y, size_t y_stride) {
+  static constexpr std::array<TileFn, 4> kDecodeTiles = {&Tile<W, 1, 1>, &Tile<W, 2, 1>, &Tile<W, 3, 1>,
+                                                         &Tile<W, 4, 1>};
+  static constexpr std::array<std::array<TileFn, kColsMany>, kRowsMany> kManyTiles = {
+      RowTiles<W, 1>(std::make_integer_sequence<int, kColsMany>())};
+  const int64_t nb = k / kQK8_0;
+  const int64_t steps = (nb + 1) / 2;
+  auto* prep = static_cast<ActPair*>(ThreadScratch(static_cast<size_t>(nc * steps) * sizeof(ActPair)));
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int64_t c = 0; c < nc; ++c) PrepareAct<W::kOffset>(ab + c * a_stride, nb, prep + c * steps);
+
+  const auto* wb = static_cast<const uint8_t*>(w);
+  TileArgs t;
+  t.w_stride = w_stride;
+  t.act_stride = steps;
+  t.full_steps = nb / 2;
+  t.last_single = (nb % 2) != 0;
+  t.y_stride = y_stride;
+  const int rows = nc == 1 ? kDecodeRows<W> : kRowsMany;
+  const int cols = nc == 1 ? 1 : kColsMany;
+  for (int64_t r0 = 0; r0 < nr; r0 += rows) {
+    const int rr = static_cast<int>(std::min<int64_t>(rows, nr - r0));
+    t.w = wb + r0 * w_stride;
+    for (int64_t c0 = 0; c0 < nc; c0 += cols) {
+      const int cc = static_cast<int>(std::min<int64_t>(cols, nc - c0));
+      t.act = prep + c0 * steps;
+      t.y = y + c0 * y_stride + r0;
+      // The first column tile pulls the rows ahead in; later ones find them cached.
+      t.prefetch = c0 == 0 && r0 + kPrefetchRows + rows <= nr ? t.w + kPrefetchRows * w_stride : nullptr;
+      (nc == 1 ? kDecodeTiles[rr - 1] : kManyTiles[rr - 1][cc - 1])(t);
+    }
+  }
+}
+
+}  // namespace
+
+GemmFn GemmSplitAvx2(GgmlType weight_type) {
+  switch (weight_type) {
+    case GgmlType::kQ4_0: return GemmSplit<Q4_0W>;
+    case GgmlType::kQ5_0: return GemmSplit<Q5_0W>;
+    case GgmlType::kQ8_0: return GemmSplit<Q8_0W>;
+    default: return nullptr;
+  }
+}
+
+}  // namespace bastion::legacy
