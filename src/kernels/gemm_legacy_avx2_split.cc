@@ -15,8 +15,9 @@
 //   Activation columns are rearranged into the same order once per call.
 // - Q4_0/Q5_0 use the stored nibble (q+8, q+16) as the unsigned vpmaddubsw operand; the `lo` and
 //   `hi` int16 products are added before the single vpmaddwd (at most 2 * 2*31*128 = 15872, no
-//   saturation), and the offset's contribution (-offset * sum of the lane's activation quants) is
-//   precomputed per lane. Q8_0 uses |w| and moves w's sign onto the activation (vpsignb), as
+//   saturation), and the offset's contribution (-offset * sum of the lane's activation quants,
+//   times the activation scale) is precomputed per lane and added by the FMA that applies the
+//   activation scale. Q8_0 uses |w| and moves w's sign onto the activation (vpsignb), as
 //   (w+128)*a could overflow int16; its two products each get their own vpmaddwd.
 // - The two weight scales are converted together (one vcvtph2ps) and spread to the lanes with
 //   one permute, instead of a scalar conversion, a store and a broadcast per block.
@@ -45,7 +46,7 @@ namespace {
 struct alignas(32) ActPair {
   int8_t lo[32];     // elements 0-15 of block 2s | elements 0-15 of block 2s+1
   int8_t hi[32];     // elements 16-31 of each
-  int32_t corr[8];   // nibble types: -offset * (the lane's 4 `lo` quants + its 4 `hi` quants)
+  float corr[8];     // nibble types: d * -offset * (the lane's 4 `lo` quants + its 4 `hi` quants)
   float d[8];        // lanes 0-3: activation scale of block 2s, lanes 4-7: of block 2s+1 (or 0)
 };
 static_assert(sizeof(ActPair) == 128);
@@ -78,9 +79,12 @@ void PrepareAct(const uint8_t* a, int64_t nb, ActPair* out) {
     const __m256i ones8 = _mm256_set1_epi8(1);
     const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, lo), _mm256_maddubs_epi16(ones8, hi));
     const __m256i sums = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(out[s].corr), _mm256_mullo_epi32(sums, _mm256_set1_epi32(-kOffset)));
     const float d0 = _cvtsh_ss(b0.d);
-    _mm256_store_ps(out[s].d, _mm256_setr_ps(d0, d0, d0, d0, d1, d1, d1, d1));
+    const __m256 d = _mm256_setr_ps(d0, d0, d0, d0, d1, d1, d1, d1);
+    _mm256_store_ps(out[s].d, d);
+    // Pre-scaled by d so the kernel folds it in with the FMA that scales the dot product (one
+    // float rounding more than adding it as an integer; exact when d is a power of two).
+    _mm256_store_ps(out[s].corr, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(sums, _mm256_set1_epi32(-kOffset))), d));
   }
 }
 
@@ -221,17 +225,19 @@ void Tile(const TileArgs& t) {
         const ActPair& as = t.act[c * t.act_stride + s];
         const __m256i a_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(as.lo));
         const __m256i a_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(as.hi));
-        __m256i p32;
         if constexpr (W::kOffset != 0) {
+          // acc += dw * (d_a * dot + d_a * correction): one FMA folds the offset in.
           const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a_lo), _mm256_maddubs_epi16(hi, a_hi));
-          p32 = _mm256_add_epi32(_mm256_madd_epi16(p16, ones), _mm256_load_si256(reinterpret_cast<const __m256i*>(as.corr)));
+          const __m256 sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), _mm256_load_ps(as.d),
+                                             _mm256_load_ps(as.corr));
+          acc[r][c] = _mm256_fmadd_ps(sum, dw, acc[r][c]);
         } else {
           const __m256i plo = _mm256_maddubs_epi16(abs_lo, _mm256_sign_epi8(a_lo, lo));
           const __m256i phi = _mm256_maddubs_epi16(abs_hi, _mm256_sign_epi8(a_hi, hi));
-          p32 = _mm256_add_epi32(_mm256_madd_epi16(plo, ones), _mm256_madd_epi16(phi, ones));
+          const __m256i p32 = _mm256_add_epi32(_mm256_madd_epi16(plo, ones), _mm256_madd_epi16(phi, ones));
+          const __m256 scale = _mm256_mul_ps(dw, _mm256_load_ps(as.d));
+          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), scale, acc[r][c]);
         }
-        const __m256 scale = _mm256_mul_ps(dw, _mm256_load_ps(as.d));
-        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), scale, acc[r][c]);
       }
     }
   };
