@@ -51,8 +51,6 @@ struct alignas(32) ActPair {
 };
 static_assert(sizeof(ActPair) == 128);
 
-// Rows ahead of the current tile to prefetch (as the tile kernel of gemm_legacy_avx2.cc).
-constexpr int kPrefetchRows = 8;
 
 template <int kOffset>
 void PrepareAct(const uint8_t* a, int64_t nb, ActPair* out) {
@@ -174,15 +172,14 @@ struct Q8_0W {
 };
 
 struct TileArgs {
-  const uint8_t* w;  // first row of the tile
-  size_t w_stride;
+  const uint8_t* w;  // the weight row
   const ActPair* act;  // first column of the tile
   int64_t act_stride;  // steps per column
   int64_t full_steps;  // steps with two blocks
   bool last_single;    // one more step with a single block
-  float* y;            // y[c * y_stride + r] for the tile's rows/columns
+  float* y;            // y[c * y_stride] for the tile's columns
   size_t y_stride;
-  const uint8_t* prefetch;  // the tile's rows kPrefetchRows on, or nullptr
+  const uint8_t* prefetch;  // where to prefetch from, step by step alongside the row, or nullptr
 };
 
 inline __m128 Reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
@@ -190,104 +187,86 @@ inline __m128 Reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
-// R weight rows x C activation columns. Each weight step is unpacked once and used for every
+// One weight row x C activation columns: each weight step is unpacked once and used for every
 // column; the activations are read from the prepared scratch as memory operands.
-template <class W, int R, int C>
+template <class W, int C>
 void Tile(const TileArgs& t) {
-  __m256 acc[R][C];
+  __m256 acc[C];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
-  }
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   const __m256i ones = _mm256_set1_epi16(1);
   constexpr int kPairBytes = 2 * W::kBlockBytes;
   auto step = [&](int64_t s, auto single) {
     constexpr bool kSingle = decltype(single)::value;
+    const uint8_t* p = t.w + s * kPairBytes;
+    if (t.prefetch != nullptr) _mm_prefetch(reinterpret_cast<const char*>(t.prefetch + s * kPairBytes), _MM_HINT_T0);
+    __m256i lo, hi;
+    W::template Load<kSingle>(p, &lo, &hi);
+    [[maybe_unused]] __m256i abs_lo, abs_hi;
+    if constexpr (W::kOffset == 0) {
+      abs_lo = _mm256_abs_epi8(lo);
+      abs_hi = _mm256_abs_epi8(hi);
+    }
+    const uint32_t h0 = LoadU16(p);
+    const uint32_t h1 = kSingle ? 0u : LoadU16(p + W::kBlockBytes);
+    const __m256 dw = StepScales(h0, h1);
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* p = t.w + r * t.w_stride + s * kPairBytes;
-      if (t.prefetch != nullptr) {
-        _mm_prefetch(reinterpret_cast<const char*>(t.prefetch + r * t.w_stride + s * kPairBytes), _MM_HINT_T0);
-      }
-      __m256i lo, hi;
-      W::template Load<kSingle>(p, &lo, &hi);
-      [[maybe_unused]] __m256i abs_lo, abs_hi;
-      if constexpr (W::kOffset == 0) {
-        abs_lo = _mm256_abs_epi8(lo);
-        abs_hi = _mm256_abs_epi8(hi);
-      }
-      const uint32_t h0 = LoadU16(p);
-      const uint32_t h1 = kSingle ? 0u : LoadU16(p + W::kBlockBytes);
-      const __m256 dw = StepScales(h0, h1);
-#pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) {
-        const ActPair& as = t.act[c * t.act_stride + s];
-        const __m256i a_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(as.lo));
-        const __m256i a_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(as.hi));
-        if constexpr (W::kOffset != 0) {
-          // acc += dw * (d_a * dot + d_a * correction): one FMA folds the offset in.
-          const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a_lo), _mm256_maddubs_epi16(hi, a_hi));
-          const __m256 sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), _mm256_load_ps(as.d),
-                                             _mm256_load_ps(as.corr));
-          acc[r][c] = _mm256_fmadd_ps(sum, dw, acc[r][c]);
-        } else {
-          const __m256i plo = _mm256_maddubs_epi16(abs_lo, _mm256_sign_epi8(a_lo, lo));
-          const __m256i phi = _mm256_maddubs_epi16(abs_hi, _mm256_sign_epi8(a_hi, hi));
-          const __m256i p32 = _mm256_add_epi32(_mm256_madd_epi16(plo, ones), _mm256_madd_epi16(phi, ones));
-          const __m256 scale = _mm256_mul_ps(dw, _mm256_load_ps(as.d));
-          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), scale, acc[r][c]);
-        }
+    for (int c = 0; c < C; ++c) {
+      const ActPair& as = t.act[c * t.act_stride + s];
+      const __m256i a_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(as.lo));
+      const __m256i a_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(as.hi));
+      if constexpr (W::kOffset != 0) {
+        // acc += dw * (d_a * dot + d_a * correction): one FMA folds the offset in.
+        const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a_lo), _mm256_maddubs_epi16(hi, a_hi));
+        const __m256 sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), _mm256_load_ps(as.d),
+                                           _mm256_load_ps(as.corr));
+        acc[c] = _mm256_fmadd_ps(sum, dw, acc[c]);
+      } else {
+        const __m256i plo = _mm256_maddubs_epi16(abs_lo, _mm256_sign_epi8(a_lo, lo));
+        const __m256i phi = _mm256_maddubs_epi16(abs_hi, _mm256_sign_epi8(a_hi, hi));
+        const __m256i p32 = _mm256_add_epi32(_mm256_madd_epi16(plo, ones), _mm256_madd_epi16(phi, ones));
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_mul_ps(dw, _mm256_load_ps(as.d)), acc[c]);
       }
     }
   };
   for (int64_t s = 0; s < t.full_steps; ++s) step(s, std::false_type{});
   if (t.last_single) step(t.full_steps, std::true_type{});
 
-  // Four rows' sums at a time (Reduce4), stored per column.
+  // Horizontal sums four columns at a time; each column's one output is y_stride apart.
   const __m256 zero = _mm256_setzero_ps();
-#pragma GCC unroll 8
-  for (int c = 0; c < C; ++c) {
-#pragma GCC unroll 4
-    for (int r0 = 0; r0 < R; r0 += 4) {
-      const __m128 sums = Reduce4(acc[r0][c], r0 + 1 < R ? acc[std::min(r0 + 1, R - 1)][c] : zero,
-                                  r0 + 2 < R ? acc[std::min(r0 + 2, R - 1)][c] : zero,
-                                  r0 + 3 < R ? acc[std::min(r0 + 3, R - 1)][c] : zero);
-      float* out = t.y + c * t.y_stride + r0;
-      if (r0 + 4 <= R) {
-        _mm_storeu_ps(out, sums);
-      } else {
-        alignas(16) float tmp[4];
-        _mm_store_ps(tmp, sums);
-        for (int r = 0; r < R - r0; ++r) out[r] = tmp[r];
-      }
-    }
+#pragma GCC unroll 2
+  for (int c0 = 0; c0 < C; c0 += 4) {
+    alignas(16) float sums[4];
+    _mm_store_ps(sums, Reduce4(acc[c0], c0 + 1 < C ? acc[std::min(c0 + 1, C - 1)] : zero,
+                               c0 + 2 < C ? acc[std::min(c0 + 2, C - 1)] : zero,
+                               c0 + 3 < C ? acc[std::min(c0 + 3, C - 1)] : zero));
+    for (int c = c0; c < std::min(c0 + 4, C); ++c) t.y[c * t.y_stride] = sums[c - c0];
   }
 }
 
 using TileFn = void (*)(const TileArgs&);
 
-template <class W, int R, int... I>
-constexpr std::array<TileFn, sizeof...(I)> RowTiles(std::integer_sequence<int, I...>) {
-  return {&Tile<W, R, I + 1>...};
+// Columns per tile: 8 accumulators, and the row's unpacking shared by 8 columns.
+constexpr int kCols = 8;
+
+template <class W, int... I>
+constexpr std::array<TileFn, sizeof...(I)> MakeTiles(std::integer_sequence<int, I...>) {
+  return {&Tile<W, I + 1>...};
 }
 
-// Tile shapes. Decode (one column): Q4_0/Q5_0 four rows at a time, Q8_0 one (measured with
-// bench/decode_bench on Zen 3, 2 threads: the output head (Q8_0) 15.7-16.6 GB/s with four rows,
-// 22.5-23.1 with one — fewer concurrent streams for the hardware prefetcher; Q5_0 no better with
-// one). Several columns: kRowsMany x kColsMany.
-template <class W>
-constexpr int kDecodeRows = W::kOffset == 0 ? 1 : 4;
-constexpr int kRowsMany = 1;
-constexpr int kColsMany = 8;
+// Decode prefetches this far ahead of the row stream. One row at a time (a single sequential
+// stream per thread; with four rows per tile the Q8_0 output head ran at 15.7-16.6 GB/s against
+// 22.5-23.1 with one) and this distance were measured with bench/decode_bench, Q4_K_M file, Zen 3,
+// 2 threads: Q4_0/Q5_0 matrices at 15-18 GB/s against 14-17 with four-row tiles; 2 KiB ahead
+// was best in two rounds of three (1, 3, 4 and 8 KiB, and 8 rows ahead of each row, were tried).
+constexpr int64_t kDecodePrefetchBytes = 2048;
+// Prefill: rows ahead to prefetch (by the first column tile; later ones find the row cached).
+constexpr int64_t kPrefetchRows = 8;
 
 template <class W>
 void GemmSplit(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
                int64_t nc, float* y, size_t y_stride) {
-  static constexpr std::array<TileFn, 4> kDecodeTiles = {&Tile<W, 1, 1>, &Tile<W, 2, 1>, &Tile<W, 3, 1>,
-                                                         &Tile<W, 4, 1>};
-  static constexpr std::array<std::array<TileFn, kColsMany>, kRowsMany> kManyTiles = {
-      RowTiles<W, 1>(std::make_integer_sequence<int, kColsMany>())};
+  static constexpr auto kTiles = MakeTiles<W>(std::make_integer_sequence<int, kCols>());
   const int64_t nb = k / kQK8_0;
   const int64_t steps = (nb + 1) / 2;
   auto* prep = static_cast<ActPair*>(ThreadScratch(static_cast<size_t>(nc * steps) * sizeof(ActPair)));
@@ -296,23 +275,22 @@ void GemmSplit(int64_t k, const void* w, size_t w_stride, int64_t nr, const void
 
   const auto* wb = static_cast<const uint8_t*>(w);
   TileArgs t;
-  t.w_stride = w_stride;
   t.act_stride = steps;
   t.full_steps = nb / 2;
   t.last_single = (nb % 2) != 0;
   t.y_stride = y_stride;
-  const int rows = nc == 1 ? kDecodeRows<W> : kRowsMany;
-  const int cols = nc == 1 ? 1 : kColsMany;
-  for (int64_t r0 = 0; r0 < nr; r0 += rows) {
-    const int rr = static_cast<int>(std::min<int64_t>(rows, nr - r0));
-    t.w = wb + r0 * w_stride;
-    for (int64_t c0 = 0; c0 < nc; c0 += cols) {
-      const int cc = static_cast<int>(std::min<int64_t>(cols, nc - c0));
+  for (int64_t r = 0; r < nr; ++r) {
+    t.w = wb + r * w_stride;
+    for (int64_t c0 = 0; c0 < nc; c0 += kCols) {
+      const int cc = static_cast<int>(std::min<int64_t>(kCols, nc - c0));
       t.act = prep + c0 * steps;
-      t.y = y + c0 * y_stride + r0;
-      // The first column tile pulls the rows ahead in; later ones find them cached.
-      t.prefetch = c0 == 0 && r0 + kPrefetchRows + rows <= nr ? t.w + kPrefetchRows * w_stride : nullptr;
-      (nc == 1 ? kDecodeTiles[rr - 1] : kManyTiles[rr - 1][cc - 1])(t);
+      t.y = y + c0 * y_stride + r;
+      // Decode: on past the call's last row too (prefetches never fault; the driver's next
+      // piece for this thread usually starts there).
+      t.prefetch = nc == 1                          ? t.w + kDecodePrefetchBytes
+                   : c0 == 0 && r + kPrefetchRows < nr ? t.w + kPrefetchRows * w_stride
+                                                       : nullptr;
+      kTiles[cc - 1](t);
     }
   }
 }
