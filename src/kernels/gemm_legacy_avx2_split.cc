@@ -21,10 +21,12 @@
 //   (w+128)*a could overflow int16; its two products each get their own vpmaddwd.
 // - The two weight scales are converted together (one vcvtph2ps) and spread to the lanes with
 //   one permute, instead of a scalar conversion, a store and a broadcast per block.
-// - Several columns (prefill): one weight row is unpacked once per step and used for 8 columns.
+// - Several columns (prefill): one weight row is unpacked once per step and used for 8 columns;
+//   decode (one column) reads one row at a time (see kDecodePrefetchBytes).
 // Measured with bench/gemm_bench on Zen 3, one thread, against the 4 x 2 tile: decode with the
-// weights in cache Q4_0 8.3 -> 11.5-14.8 GB/s, Q5_0 8.1 -> 9.7-10.7; prefill (64 columns) Q4_0
-// 40-43 -> 68-72 GOP/s, Q5_0 31-33 -> 56-61, Q8_0 40-42 -> 61.
+// weights in cache Q4_0 8.3 -> 11.5-14.8 GB/s, Q5_0 8.1 -> 9.7-11.8; prefill (64 columns) Q4_0
+// 40-43 -> 71-77 GOP/s, Q5_0 31-33 -> 65-80, Q8_0 40-42 -> 61-70. Through the model (2 threads,
+// docs/PERFORMANCE.md): Q4_K_M pp512 86-99 -> 148-156 t/s, tg128 33-35 -> 38-42.
 // The int32 block sums are exact; the float accumulation order differs from the other kernels'
 // (the block types' kernels never promised bit-equality with each other; tests bound the error
 // against the scalar reference as for every kernel).
@@ -46,11 +48,11 @@ namespace {
 struct alignas(32) ActPair {
   int8_t lo[32];     // elements 0-15 of block 2s | elements 0-15 of block 2s+1
   int8_t hi[32];     // elements 16-31 of each
-  float corr[8];     // nibble types: d * -offset * (the lane's 4 `lo` quants + its 4 `hi` quants)
+  float corr[8];     // nibble types: d * -offset * (the lane's 4 `lo` quants + its 4 `hi` quants);
+                     // unset for Q8_0
   float d[8];        // lanes 0-3: activation scale of block 2s, lanes 4-7: of block 2s+1 (or 0)
 };
 static_assert(sizeof(ActPair) == 128);
-
 
 template <int kOffset>
 void PrepareAct(const uint8_t* a, int64_t nb, ActPair* out) {
@@ -72,17 +74,20 @@ void PrepareAct(const uint8_t* a, int64_t nb, ActPair* out) {
     const __m256i hi = _mm256_inserti128_si256(_mm256_castsi128_si256(b0hi), b1hi, 1);
     _mm256_store_si256(reinterpret_cast<__m256i*>(out[s].lo), lo);
     _mm256_store_si256(reinterpret_cast<__m256i*>(out[s].hi), hi);
-    // Sum of each lane's 4 + 4 quants: the 16-bit pair sums of lo and hi (at most 4 * 128 in
-    // magnitude) added, then pairs of those.
-    const __m256i ones8 = _mm256_set1_epi8(1);
-    const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, lo), _mm256_maddubs_epi16(ones8, hi));
-    const __m256i sums = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
     const float d0 = _cvtsh_ss(b0.d);
     const __m256 d = _mm256_setr_ps(d0, d0, d0, d0, d1, d1, d1, d1);
     _mm256_store_ps(out[s].d, d);
-    // Pre-scaled by d so the kernel folds it in with the FMA that scales the dot product (one
-    // float rounding more than adding it as an integer; exact when d is a power of two).
-    _mm256_store_ps(out[s].corr, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(sums, _mm256_set1_epi32(-kOffset))), d));
+    if constexpr (kOffset != 0) {
+      // Sum of each lane's 4 + 4 quants: the 16-bit pair sums of lo and hi (at most 4 * 128 in
+      // magnitude) added, then pairs of those. Pre-scaled by d so the kernel folds it in with
+      // the FMA that scales the dot product (one float rounding more than adding it as an
+      // integer; exact when d is a power of two).
+      const __m256i ones8 = _mm256_set1_epi8(1);
+      const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, lo), _mm256_maddubs_epi16(ones8, hi));
+      const __m256i sums = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+      _mm256_store_ps(out[s].corr,
+                      _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(sums, _mm256_set1_epi32(-kOffset))), d));
+    }
   }
 }
 
