@@ -26,6 +26,7 @@
 #include "base/half.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_legacy_internal.h"
+#include "kernels/weight_layout.h"
 #include "quant/quantize.h"
 #include "quant/types.h"
 
@@ -35,7 +36,7 @@ namespace {
 struct Options {
   std::vector<GgmlType> types = {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_1,
                                  GgmlType::kQ5_1, GgmlType::kF16,  GgmlType::kBF16, GgmlType::kF32};
-  std::vector<std::string> levels = {"avx2", "avx512", "avx512_nobf16"};
+  std::vector<std::string> levels = {"avx2", "avx2_pairs", "avx512", "avx512_nobf16"};
   int64_t k = 896;
   int64_t nr = 4864;
   int64_t cold_mb = 1024;
@@ -146,23 +147,44 @@ void Run(const Options& o) {
 
     for (const std::string& level : o.levels) {
       GemmFn fn = KernelFor(t, level);
+      // "avx2_pairs": Q5_0 repacked into WeightLayout::kQ5_0Pairs (what Model::Load does at the
+      // AVX2 level), through its kernel.
+      const bool pairs = level == "avx2_pairs";
+      if (pairs && t == GgmlType::kQ5_0 && DetectSimdLevel() >= SimdLevel::kAvx2) {
+        fn = GetLayoutGemm(t, WeightLayout::kQ5_0Pairs, SimdLevel::kAvx2);
+      }
       if (fn == nullptr) continue;
+      std::vector<uint8_t> w_pairs, cold_pairs, wd_pairs;
+      const uint8_t* w_data = w.data();
+      const uint8_t* cold_data = cold.data();
+      const uint8_t* wd_data = wd.data();
+      if (pairs) {
+        w_pairs = w;
+        cold_pairs = cold;
+        wd_pairs = wd;
+        RepackRows(WeightLayout::kQ5_0Pairs, t, o.k, w_pairs.data(), row, o.nr);
+        RepackRows(WeightLayout::kQ5_0Pairs, t, o.k, cold_pairs.data(), row, o.nr * static_cast<int64_t>(copies));
+        RepackRows(WeightLayout::kQ5_0Pairs, t, kd, wd_pairs.data(), RowBytes(t, kd), nrd);
+        w_data = w_pairs.data();
+        cold_data = cold_pairs.data();
+        wd_data = wd_pairs.data();
+      }
       const double hot = BestSeconds(o.reps, [&](int64_t) {
-        fn(o.k, w.data(), row, o.nr, a1.data(), RowBytes(at, o.k), 1, y.data(), static_cast<size_t>(o.nr));
+        fn(o.k, w_data, row, o.nr, a1.data(), RowBytes(at, o.k), 1, y.data(), static_cast<size_t>(o.nr));
       });
       const double cold_s = BestSeconds(o.reps, [&](int64_t call) {
-        const uint8_t* m = cold.data() + static_cast<size_t>(call) % copies * w.size();
+        const uint8_t* m = cold_data + static_cast<size_t>(call) % copies * w.size();
         fn(o.k, m, row, o.nr, a1.data(), RowBytes(at, o.k), 1, y.data(), static_cast<size_t>(o.nr));
       });
       const int prefill_reps = level == "scalar" ? 1 : o.reps;
       const double pre = BestSeconds(prefill_reps, [&](int64_t) {
-        fn(o.k, w.data(), row, o.nr, a64.data(), RowBytes(at, o.k), o.prefill_nc, y.data(), static_cast<size_t>(o.nr));
+        fn(o.k, w_data, row, o.nr, a64.data(), RowBytes(at, o.k), o.prefill_nc, y.data(), static_cast<size_t>(o.nr));
       });
       const size_t rowd = RowBytes(t, kd);
       const double chunked = BestSeconds(prefill_reps, [&](int64_t) {
         for (int64_t r0 = 0; r0 < nrd; r0 += o.chunk_rows) {
           const int64_t n = std::min(o.chunk_rows, nrd - r0);
-          fn(kd, wd.data() + r0 * rowd, rowd, n, ad.data(), RowBytes(at, kd), 64, y.data() + r0,
+          fn(kd, wd_data + r0 * rowd, rowd, n, ad.data(), RowBytes(at, kd), 64, y.data() + r0,
              static_cast<size_t>(nrd));
         }
       });

@@ -57,4 +57,9 @@ int HugePageRegion::MakeReadOnly() {
   return ::mprotect(data_, size_, PROT_READ) == 0 ? 0 : errno;
 }
 
+int HugePageRegion::MakeWritable() {
+  if (data_ == nullptr) return 0;
+  return ::mprotect(data_, size_, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;
+}
+
 }  // namespace bastion

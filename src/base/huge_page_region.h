@@ -31,6 +31,8 @@ class HugePageRegion {
   // Makes the region read-only (a stray write faults, as in a read-only mapping). Returns the
   // errno of a failure, 0 on success.
   int MakeReadOnly();
+  // Undoes MakeReadOnly (for an edit in place; see MappedFile::EditInMemory).
+  int MakeWritable();
 
  private:
   uint8_t* data_ = nullptr;

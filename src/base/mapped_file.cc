@@ -71,6 +71,18 @@ Result<bool> MappedFile::ReadIntoMemory(int fd) {
   return true;
 }
 
+Result<bool> MappedFile::EditInMemory(const std::function<void(std::span<uint8_t>)>& edit) {
+  if (residency_ != FileResidency::kInMemory) return false;
+  if (const int err = memory_.MakeWritable(); err != 0) {
+    return Error(path_ + ": cannot make the weights writable: " + std::strerror(err));
+  }
+  edit(std::span<uint8_t>(memory_.data(), size_));
+  if (const int err = memory_.MakeReadOnly(); err != 0) {
+    return Error(path_ + ": cannot make the weights read-only: " + std::strerror(err));
+  }
+  return true;
+}
+
 std::unique_ptr<MappedFile> MappedFile::FromBytes(std::span<const uint8_t> bytes) {
   auto file = std::unique_ptr<MappedFile>(new MappedFile());
   file->path_ = "<memory>";

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -50,6 +51,11 @@ class MappedFile {
   // Asks the kernel to read a mapped file ahead (weights are all used on every token); nothing
   // to do for bytes already in memory.
   void AdviseWillNeed() const;
+
+  // For bytes read kInMemory: makes them writable, calls edit(bytes), then makes them read-only
+  // again, and returns true. Model::Load repacks weights this way (kernels/weight_layout.h); a
+  // mapped file is never written, so otherwise nothing is called and the result is false.
+  Result<bool> EditInMemory(const std::function<void(std::span<uint8_t>)>& edit);
 
  private:
   MappedFile() = default;

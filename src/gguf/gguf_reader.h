@@ -52,6 +52,7 @@ class GgufFile {
   // Absolute file offset where tensor data starts.
   uint64_t data_offset() const { return data_offset_; }
   const MappedFile& mapped_file() const { return *file_; }
+  MappedFile& mutable_mapped_file() { return *file_; }
   const std::string& path() const { return file_->path(); }
 
   // ---- Metadata ----

@@ -166,6 +166,33 @@ struct Q5_0W {
   }
 };
 
+// Q5_0 repacked into pairs (kernels/weight_layout.h, kQ5_0Pairs): scales adjacent, the fifth
+// bits brought to bit 4 of their bytes by one variable shift per 64-bit lane (4-q left for lo's
+// lane q, q right for hi's), no shuffle or compare. Rows always hold whole pairs.
+struct Q5_0PairsW {
+  static constexpr int kBlockBytes = sizeof(BlockQ5_0);
+  static constexpr int kOffset = 16;
+  static constexpr bool kPairsOnly = true;
+  static __m256 Scales(const uint8_t* p) {
+    const __m128 both = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(p))));
+    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(both), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+  }
+  template <bool kSingle>
+  static void Load(const uint8_t* p, __m256i* lo, __m256i* hi) {
+    static_assert(!kSingle);
+    const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 12));
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    const __m256i bit4 = _mm256_set1_epi8(0x10);
+    long long bits;
+    std::memcpy(&bits, p + 4, sizeof bits);
+    const __m256i b = _mm256_set1_epi64x(bits);
+    *lo = _mm256_or_si256(_mm256_and_si256(n, mask),
+                          _mm256_and_si256(_mm256_sllv_epi64(b, _mm256_setr_epi64x(4, 3, 2, 1)), bit4));
+    *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n, 4), mask),
+                          _mm256_and_si256(_mm256_srlv_epi64(b, _mm256_setr_epi64x(0, 1, 2, 3)), bit4));
+  }
+};
+
 struct Q8_0W {
   static constexpr int kBlockBytes = sizeof(BlockQ8_0);
   static constexpr int kOffset = 0;  // signed: see the file comment
@@ -175,6 +202,10 @@ struct Q8_0W {
     *hi = TwoPieces<kSingle>(p + 18, p + kBlockBytes + 18);
   }
 };
+
+// Layouts of whole pairs only (Q5_0PairsW) have their own scale loader and no single-block step.
+template <class W>
+constexpr bool kPairsOnly = requires { W::kPairsOnly; };
 
 struct TileArgs {
   const uint8_t* w;  // the weight row
@@ -212,9 +243,12 @@ void Tile(const TileArgs& t) {
       abs_lo = _mm256_abs_epi8(lo);
       abs_hi = _mm256_abs_epi8(hi);
     }
-    const uint32_t h0 = LoadU16(p);
-    const uint32_t h1 = kSingle ? 0u : LoadU16(p + W::kBlockBytes);
-    const __m256 dw = StepScales(h0, h1);
+    __m256 dw;
+    if constexpr (kPairsOnly<W>) {
+      dw = W::Scales(p);
+    } else {
+      dw = StepScales(LoadU16(p), kSingle ? 0u : LoadU16(p + W::kBlockBytes));
+    }
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
       const ActPair& as = t.act[c * t.act_stride + s];
@@ -235,7 +269,9 @@ void Tile(const TileArgs& t) {
     }
   };
   for (int64_t s = 0; s < t.full_steps; ++s) step(s, std::false_type{});
-  if (t.last_single) step(t.full_steps, std::true_type{});
+  if constexpr (!kPairsOnly<W>) {
+    if (t.last_single) step(t.full_steps, std::true_type{});
+  }
 
   // Horizontal sums four columns at a time; each column's one output is y_stride apart.
   const __m256 zero = _mm256_setzero_ps();
@@ -310,5 +346,7 @@ GemmFn GemmSplitAvx2(GgmlType weight_type) {
     default: return nullptr;
   }
 }
+
+GemmFn GemmQ5_0PairsAvx2() { return GemmSplit<Q5_0PairsW>; }
 
 }  // namespace bastion::legacy

@@ -31,6 +31,8 @@ GemmFn GemmAvx2(GgmlType weight_type);
 // Q4_0, Q5_0, Q8_0 (gemm_legacy_avx2_split.cc; what GemmAvx2 returns for them); nullptr for
 // other types.
 GemmFn GemmSplitAvx2(GgmlType weight_type);
+// Q5_0 weights in WeightLayout::kQ5_0Pairs (kernels/weight_layout.h), same file.
+GemmFn GemmQ5_0PairsAvx2();
 GemmFn GemmFloatAvx2(GgmlType weight_type);
 QuantizeActFn QuantizeActAvx2(GgmlType act_type);
 #endif

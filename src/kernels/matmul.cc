@@ -107,7 +107,7 @@ void MatMulEngine::RunImpl(const float* x, const float* up, int64_t n_tokens, in
   gemms_.resize(jobs.size());
   token_tiles_.resize(jobs.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
-    gemms_[j] = GetGemm(jobs[j].weight->type, level_);
+    gemms_[j] = GetLayoutGemm(jobs[j].weight->type, jobs[j].weight->layout, level_);
     token_tiles_[j] = PrefillTokenTile(jobs[j].weight->type, level_);
   }
 

@@ -22,6 +22,7 @@
 #include "base/thread_pool.h"
 #include "kernels/gemm.h"
 #include "kernels/vec_ops.h"
+#include "kernels/weight_layout.h"
 #include "quant/types.h"
 
 namespace bastion {
@@ -33,6 +34,9 @@ struct WeightMatrix {
   int64_t n_out = 0;  // N: rows (GGUF ne[1])
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
+  // How the rows' blocks are arranged (kernels/weight_layout.h): as in the file unless the model
+  // was repacked at load.
+  WeightLayout layout = WeightLayout::kFile;
 
   size_t total_bytes() const { return row_bytes * static_cast<size_t>(n_out); }
 };

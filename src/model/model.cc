@@ -48,7 +48,7 @@ Result<TokenizerData> ReadTokenizerData(const GgufFile& gguf) {
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> Model::Load(const std::string& path, FileResidency residency) {
+Result<std::unique_ptr<Model>> Model::Load(const std::string& path, FileResidency residency, SimdLevel kernel_level) {
   auto model = std::unique_ptr<Model>(new Model());
   model->path_ = path;
   BASTION_ASSIGN_OR_RETURN(model->gguf_, GgufFile::Open(path, residency));
@@ -62,6 +62,9 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& path, FileResidenc
   auto weights = BindModelWeights(gguf, model->config_);
   if (!weights.ok()) return context(weights.error());
   model->weights_ = std::move(weights).value();
+  if (auto repacked = RepackForKernels(*model->gguf_, kernel_level, &model->weights_); !repacked.ok()) {
+    return context(repacked.error());
+  }
 
   auto data = ReadTokenizerData(gguf);
   if (!data.ok()) return context(data.error().WithContext("tokenizer"));

@@ -17,8 +17,11 @@ class Model {
  public:
   // Opens and validates the file; errors say what is wrong with it. Serving and benchmarks want
   // the weights kInMemory (faster decode, base/mapped_file.h); metadata readers kMapped.
+  // kernel_level: the SIMD level inference will run at; weights read kInMemory are repacked for
+  // its kernels (RepackForKernels), though contexts at any level can use the model.
   static Result<std::unique_ptr<Model>> Load(const std::string& path,
-                                             FileResidency residency = FileResidency::kMapped);
+                                             FileResidency residency = FileResidency::kMapped,
+                                             SimdLevel kernel_level = DetectSimdLevel());
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }

@@ -1,9 +1,12 @@
 // Reading Qwen2 hyperparameters and binding tensors, with expected-vs-actual errors.
 #include "model/weights.h"
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "gguf/gguf_reader.h"
+#include "kernels/weight_layout.h"
 #include "quant/quantize.h"
 
 namespace bastion {
@@ -177,6 +180,41 @@ Result<ModelWeights> BindModelWeights(const GgufFile& gguf, const ModelConfig& c
     BASTION_ASSIGN_OR_RETURN(l.w_down, BindMatrix(gguf, p + "ffn_down.weight", c.n_ff, c.n_embd));
   }
   return w;
+}
+
+Status RepackForKernels(GgufFile& gguf, SimdLevel level, ModelWeights* weights) {
+  std::vector<WeightMatrix*> candidates;
+  std::vector<const WeightMatrix*> all = {&weights->token_embd, &weights->output};
+  for (LayerWeights& l : weights->layers) {
+    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      all.push_back(m);
+      if (PreferredLayout(m->type, m->n_in, level) != WeightLayout::kFile) candidates.push_back(m);
+    }
+  }
+  // A matrix whose bytes overlap another's (a crafted file can point two tensors at the same
+  // data) stays as it is: repacking it would change what the other one reads.
+  auto overlaps_another = [&](const WeightMatrix* m) {
+    const uint8_t* begin = m->data;
+    const uint8_t* end = m->data + m->total_bytes();
+    return std::any_of(all.begin(), all.end(), [&](const WeightMatrix* o) {
+      return o != m && o->data < end && begin < o->data + o->total_bytes();
+    });
+  };
+  std::erase_if(candidates, overlaps_another);
+  if (candidates.empty()) return OkStatus();
+
+  // Only where the bytes were read into memory: EditInMemory calls nothing for a mapped file
+  // (whose pages are the page cache's), and every layout stays kFile.
+  const uint8_t* base = gguf.mapped_file().data();
+  auto repack = [&](std::span<uint8_t> bytes) {
+    for (WeightMatrix* m : candidates) {
+      const WeightLayout layout = PreferredLayout(m->type, m->n_in, level);
+      RepackRows(layout, m->type, m->n_in, bytes.data() + (m->data - base), m->row_bytes, m->n_out);
+      m->layout = layout;
+    }
+  };
+  if (auto edited = gguf.mutable_mapped_file().EditInMemory(repack); !edited.ok()) return edited.error();
+  return OkStatus();
 }
 
 }  // namespace bastion

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 
 #include "model/context.h"
@@ -105,6 +106,49 @@ TEST_F(ContextTest, WeightsInMemoryEqualMapped) {
   ASSERT_TRUE(mapped_ctx->Evaluate(0, kPromptA, LogitsMode::kAll, &a).ok());
   ASSERT_TRUE(memory_ctx->Evaluate(0, kPromptA, LogitsMode::kAll, &b).ok());
   EXPECT_EQ(a, b);
+}
+
+// Q5_0 weights read into memory for the AVX2 kernels are repacked (kernels/weight_layout.h);
+// contexts at every level still give exactly the mapped file's logits (AVX-512 kernels get the
+// rows unpacked a few at a time: equal up to float summation order).
+TEST_F(ContextTest, RepackedWeightsGiveTheMappedFilesLogits) {
+  if (DetectSimdLevel() < SimdLevel::kAvx2) GTEST_SKIP() << "no AVX2 here";
+  const std::string path = testing::TempDir("context_test") + "/tiny-q5_0.gguf";
+  SynthOptions o;
+  o.preset = "tiny";
+  o.file_type = FileType::kQ5_0;
+  ASSERT_TRUE(WriteSyntheticModel(o, path).ok());
+  std::unique_ptr<Model> mapped(LoadFile(path, FileResidency::kMapped));
+  auto repacked_or = Model::Load(path, FileResidency::kInMemory, SimdLevel::kAvx2);
+  ASSERT_TRUE(repacked_or.ok()) << repacked_or.error().message();
+  std::unique_ptr<Model> repacked = std::move(repacked_or).value();
+  const LayerWeights& l = repacked->weights().layers[0];
+  if (std::getenv("BASTION_REPACK") == nullptr) {
+    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      EXPECT_EQ(m->layout, WeightLayout::kQ5_0Pairs);
+    }
+  }
+  EXPECT_EQ(repacked->weights().token_embd.layout, WeightLayout::kFile);
+  EXPECT_EQ(mapped->weights().layers[0].wq.layout, WeightLayout::kFile);
+  std::vector<SimdLevel> levels = {SimdLevel::kScalar, SimdLevel::kAvx2};
+  if (DetectSimdLevel() >= SimdLevel::kAvx512) levels.push_back(SimdLevel::kAvx512);
+  for (const SimdLevel level : levels) {
+    ContextOptions co;
+    co.n_ctx = 256;
+    co.n_threads = 2;
+    co.simd = level;
+    auto mapped_ctx = InferenceContext::Create(*mapped, co);
+    auto repacked_ctx = InferenceContext::Create(*repacked, co);
+    ASSERT_TRUE(mapped_ctx.ok() && repacked_ctx.ok());
+    std::vector<float> a, b;
+    ASSERT_TRUE((*mapped_ctx)->Evaluate(0, kPromptA, LogitsMode::kAll, &a).ok());
+    ASSERT_TRUE((*repacked_ctx)->Evaluate(0, kPromptA, LogitsMode::kAll, &b).ok());
+    if (level == SimdLevel::kAvx512) {
+      EXPECT_LT(Nmse(b, a), kSameMathNmse);
+    } else {
+      EXPECT_EQ(a, b) << SimdLevelName(level);
+    }
+  }
 }
 
 TEST_F(ContextTest, SmallUbatchEqualsOneBatch) {

@@ -1,0 +1,169 @@
+// Repacking weights into kernel-preferred layouts, and the kernels that read them.
+#include "kernels/weight_layout.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "base/check.h"
+#include "kernels/gemm_legacy_internal.h"
+#include "quant/blocks.h"
+
+namespace bastion {
+namespace {
+
+constexpr size_t kPairBytes = 2 * sizeof(BlockQ5_0);
+static_assert(kPairBytes == 44);
+
+// High-bit byte i, bit j  <->  (vector, position p = 8 * (j % 4) + i): lo for j < 4, hi else;
+// position p < 16 is element p (+16 for hi) of the pair's first block, p >= 16 element p - 16
+// (+16 for hi) of its second.
+struct BitPlace {
+  int block;    // 0 or 1
+  int element;  // 0..31
+};
+BitPlace PlaceOf(int byte, int bit) {
+  const int p = 8 * (bit % 4) + byte;
+  const int base = bit < 4 ? 0 : 16;
+  return p < 16 ? BitPlace{0, base + p} : BitPlace{1, base + p - 16};
+}
+
+uint32_t LoadQh(const BlockQ5_0& b) {
+  uint32_t v;
+  std::memcpy(&v, b.qh, sizeof v);
+  return v;
+}
+
+// Bits i, 8+i, 16+i, 24+i of x -> bits 0-3 (one multiply gathers them; the partial products
+// occupy distinct bits, so nothing carries into 24-27).
+uint8_t GatherNibble(uint32_t x, int i) {
+  const uint64_t spread = (x >> i) & 0x01010101u;
+  return static_cast<uint8_t>((spread * 0x01020408u >> 24) & 0xF);
+}
+
+// The same bits as UnpackPair's PlaceOf places, computed wholesale: bit p of `lo` is lo's
+// position p (elements 0-15 of both blocks), of `hi` hi's (elements 16-31).
+void PackPair(const BlockQ5_0& b0, const BlockQ5_0& b1, uint8_t* out) {
+  const uint32_t q0 = LoadQh(b0), q1 = LoadQh(b1);
+  const uint32_t lo = (q0 & 0xFFFF) | (q1 << 16);
+  const uint32_t hi = (q0 >> 16) | (q1 & 0xFFFF0000u);
+  std::memcpy(out, &b0.d, 2);
+  std::memcpy(out + 2, &b1.d, 2);
+  for (int i = 0; i < 8; ++i) out[4 + i] = static_cast<uint8_t>(GatherNibble(lo, i) | GatherNibble(hi, i) << 4);
+  std::memcpy(out + 12, b0.qs, 16);
+  std::memcpy(out + 28, b1.qs, 16);
+}
+
+void UnpackPair(const uint8_t* in, BlockQ5_0* b0, BlockQ5_0* b1) {
+  std::memcpy(&b0->d, in, 2);
+  std::memcpy(&b1->d, in + 2, 2);
+  std::memset(b0->qh, 0, 4);
+  std::memset(b1->qh, 0, 4);
+  for (int i = 0; i < 8; ++i) {
+    for (int j = 0; j < 8; ++j) {
+      if (!((in[4 + i] >> j) & 1)) continue;
+      const BitPlace at = PlaceOf(i, j);
+      BlockQ5_0* b = at.block == 0 ? b0 : b1;
+      b->qh[at.element / 8] |= static_cast<uint8_t>(1u << (at.element % 8));
+    }
+  }
+  std::memcpy(b0->qs, in + 12, 16);
+  std::memcpy(b1->qs, in + 28, 16);
+}
+
+void CheckPairsShape(GgmlType type, int64_t k) {
+  BASTION_CHECK(type == GgmlType::kQ5_0 && k % (2 * kQK5_0) == 0);
+}
+
+// Rows handed to the file-layout kernel per call by UnpackingGemm: enough for the kernels' row
+// tiles, few enough to stay in L1/L2 (at k = 4864, 16 rows are 53 KiB).
+constexpr int64_t kUnpackRows = 16;
+
+template <SimdLevel kLevel>
+void UnpackingGemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nc,
+                   float* y, size_t y_stride) {
+  const GemmFn inner = GetGemm(GgmlType::kQ5_0, kLevel);
+  const size_t row_bytes = static_cast<size_t>(k / kQK5_0) * sizeof(BlockQ5_0);
+  thread_local std::vector<uint8_t> rows;
+  rows.resize(row_bytes * kUnpackRows);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  for (int64_t r0 = 0; r0 < nr; r0 += kUnpackRows) {
+    const int64_t n = std::min(kUnpackRows, nr - r0);
+    for (int64_t r = 0; r < n; ++r) std::memcpy(rows.data() + r * row_bytes, wb + (r0 + r) * w_stride, row_bytes);
+    UnpackRows(WeightLayout::kQ5_0Pairs, GgmlType::kQ5_0, k, rows.data(), row_bytes, n);
+    inner(k, rows.data(), row_bytes, n, a, a_stride, nc, y + r0, y_stride);
+  }
+}
+
+}  // namespace
+
+const char* WeightLayoutName(WeightLayout layout) {
+  switch (layout) {
+    case WeightLayout::kFile: return "file";
+    case WeightLayout::kQ5_0Pairs: return "q5_0-pairs";
+  }
+  return "?";
+}
+
+WeightLayout PreferredLayout(GgmlType type, int64_t k, SimdLevel level) {
+  static const bool off = [] {
+    const char* v = std::getenv("BASTION_REPACK");
+    return v != nullptr && std::strcmp(v, "off") == 0;
+  }();
+  if (off) return WeightLayout::kFile;
+#if defined(BASTION_HAVE_AVX2)
+  // Only the AVX2 kernel has a variant for it; the AVX-512 kernels read the file's layout.
+  if (level == SimdLevel::kAvx2 && type == GgmlType::kQ5_0 && k % (2 * kQK5_0) == 0) return WeightLayout::kQ5_0Pairs;
+#else
+  (void)type;
+  (void)k;
+  (void)level;
+#endif
+  return WeightLayout::kFile;
+}
+
+void RepackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
+  if (layout == WeightLayout::kFile) return;
+  CheckPairsShape(type, k);
+  const int64_t pairs = k / (2 * kQK5_0);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    uint8_t* row = rows + r * row_bytes;
+    for (int64_t s = 0; s < pairs; ++s) {
+      BlockQ5_0 b[2];
+      std::memcpy(b, row + s * kPairBytes, kPairBytes);
+      PackPair(b[0], b[1], row + s * kPairBytes);
+    }
+  }
+}
+
+void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
+  if (layout == WeightLayout::kFile) return;
+  CheckPairsShape(type, k);
+  const int64_t pairs = k / (2 * kQK5_0);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    uint8_t* row = rows + r * row_bytes;
+    for (int64_t s = 0; s < pairs; ++s) {
+      BlockQ5_0 b[2];
+      UnpackPair(row + s * kPairBytes, &b[0], &b[1]);
+      std::memcpy(row + s * kPairBytes, b, kPairBytes);
+    }
+  }
+}
+
+GemmFn GetLayoutGemm(GgmlType type, WeightLayout layout, SimdLevel level) {
+  if (layout == WeightLayout::kFile) return GetGemm(type, level);
+  BASTION_CHECK(type == GgmlType::kQ5_0);
+  switch (level) {
+    case SimdLevel::kScalar: return UnpackingGemm<SimdLevel::kScalar>;
+#if defined(BASTION_HAVE_AVX2)
+    case SimdLevel::kAvx2: return legacy::GemmQ5_0PairsAvx2();
+#else
+    case SimdLevel::kAvx2: return UnpackingGemm<SimdLevel::kAvx2>;
+#endif
+    case SimdLevel::kAvx512: return UnpackingGemm<SimdLevel::kAvx512>;
+  }
+  return nullptr;
+}
+
+}  // namespace bastion

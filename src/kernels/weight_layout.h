@@ -1,0 +1,55 @@
+// Weight layouts other than the file's: some kernels run faster on blocks rearranged once at load.
+//
+// A weight matrix read into memory (FileResidency::kInMemory) may be rewritten in place, same
+// size, into the layout its SIMD level's kernel prefers (Model::Load does it); a mapped file is
+// never touched. Every level accepts every layout (GetLayoutGemm), so a model repacked for one
+// level still runs, with the same results, on an engine at another (tests do that).
+//
+// kQ5_0Pairs: Q5_0 rows whose block count is even, as 44-byte pairs of blocks (2s, 2s+1):
+//   bytes 0-3    the two F16 scales d(2s), d(2s+1)
+//   bytes 4-11   the 64 fifth bits, placed so that AVX2 extracts them with one variable shift
+//                per 64-bit lane instead of the shuffle/compare the file's qh needs (see below)
+//   bytes 12-43  qs of block 2s then qs of block 2s+1, as in the file (byte m: element m in
+//                the low nibble, element m+16 in the high one)
+// The AVX2 split kernel (gemm_legacy_avx2_split.cc) unpacks a pair into `lo` (byte p < 16:
+// element p of block 2s, p >= 16: element p-16 of block 2s+1) and `hi` (the same for elements
+// 16-31). The fifth bit of lo's byte p = 8q + i (q = 0..3, i = 0..7) is bit q of high-bit byte
+// i, and of hi's byte p bit 4+q: so broadcasting the 8 bytes to all four 64-bit lanes and
+// shifting lane q left by 4-q (lo) or right by q (hi) brings every element's bit to bit 4 of its
+// own byte. Measured: Q5_0 decode on Zen 3 (no VNNI), docs/PERFORMANCE.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/gemm.h"
+#include "quant/types.h"
+
+namespace bastion {
+
+enum class WeightLayout : uint8_t {
+  kFile = 0,      // as stored in the GGUF file
+  kQ5_0Pairs = 1, // Q5_0, even block count per row (see above)
+};
+
+const char* WeightLayoutName(WeightLayout layout);
+
+// The layout to repack a (type, k-element rows) matrix into when its products will run at
+// `level`; kFile where nothing is gained (or the shape does not allow it), and always with
+// BASTION_REPACK=off in the environment (for comparisons).
+WeightLayout PreferredLayout(GgmlType type, int64_t k, SimdLevel level);
+
+// Rewrites n_rows rows of `type` (k elements, row_bytes apart) from the file's layout into
+// `layout`, in place; and back. The byte size does not change.
+void RepackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows);
+void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows);
+
+// GetGemm for weights in `layout` (kFile: GetGemm itself), with GemmFn's contract. kQ5_0Pairs
+// at kAvx2 runs the AVX2 split kernel's pair variant: the same instructions in the same order as
+// GetGemm(kQ5_0, kAvx2) but for the fifth bits' extraction, so bit-identical results. At other
+// levels rows are unpacked into a scratch buffer a few at a time and given to
+// GetGemm(type, level) (bit-identical at kScalar; at kAvx512 that kernel's arithmetic, though
+// its row tiling may then differ).
+GemmFn GetLayoutGemm(GgmlType type, WeightLayout layout, SimdLevel level);
+
+}  // namespace bastion

@@ -1,0 +1,165 @@
+// Weight layouts (kernels/weight_layout.h): the repack is a lossless rearrangement with the
+// documented bit placement, and each level's kernel on repacked weights gives what that level's
+// kernel gives on the file's (bit for bit at scalar and AVX2).
+#include "kernels/weight_layout.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "quant/blocks.h"
+#include "quant/quantize.h"
+#include "quant/types.h"
+
+namespace bastion {
+namespace {
+
+// Q5_0 rows quantized from normal floats, then every block's fifth bits replaced by random ones
+// so each bit position is exercised both ways.
+std::vector<uint8_t> RandomQ5_0Rows(int64_t k, int64_t nr, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const size_t row = RowBytes(GgmlType::kQ5_0, k);
+  std::vector<uint8_t> w(row * static_cast<size_t>(nr));
+  std::vector<float> f(static_cast<size_t>(k));
+  for (int64_t r = 0; r < nr; ++r) {
+    for (auto& v : f) v = normal(rng);
+    QuantizeRow(GgmlType::kQ5_0, f.data(), w.data() + r * row, k);
+    auto* blocks = reinterpret_cast<BlockQ5_0*>(w.data() + r * row);
+    for (int64_t b = 0; b < k / kQK5_0; ++b) {
+      const uint32_t bits = rng();
+      std::memcpy(blocks[b].qh, &bits, sizeof bits);
+    }
+  }
+  return w;
+}
+
+std::vector<uint8_t> Q8Activations(int64_t k, int64_t nc, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const size_t row = RowBytes(GgmlType::kQ8_0, k);
+  std::vector<uint8_t> a(row * static_cast<size_t>(nc));
+  std::vector<float> f(static_cast<size_t>(k));
+  for (int64_t c = 0; c < nc; ++c) {
+    for (auto& v : f) v = normal(rng);
+    QuantizeRow(GgmlType::kQ8_0, f.data(), a.data() + c * row, k);
+  }
+  return a;
+}
+
+std::vector<SimdLevel> LevelsHere() {
+  std::vector<SimdLevel> levels = {SimdLevel::kScalar};
+  const SimdLevel best = DetectSimdLevel();
+  if (best >= SimdLevel::kAvx2) levels.push_back(SimdLevel::kAvx2);
+  if (best >= SimdLevel::kAvx512) levels.push_back(SimdLevel::kAvx512);
+  return levels;
+}
+
+TEST(WeightLayoutTest, Q5_0PairsRoundTripsAndRearranges) {
+  for (const int64_t k : {64, 384, 896, 4864}) {
+    const int64_t nr = 5;
+    const size_t row = RowBytes(GgmlType::kQ5_0, k);
+    const auto original = RandomQ5_0Rows(k, nr, 1);
+    auto packed = original;
+    RepackRows(WeightLayout::kQ5_0Pairs, GgmlType::kQ5_0, k, packed.data(), row, nr);
+    EXPECT_NE(packed, original) << "k=" << k;
+    // Scales first, then the bits, then the nibbles of both blocks.
+    uint16_t d1;
+    std::memcpy(&d1, packed.data() + 2, 2);
+    EXPECT_EQ(d1, reinterpret_cast<const BlockQ5_0*>(original.data())[1].d);
+    EXPECT_EQ(0, std::memcmp(packed.data() + 28, reinterpret_cast<const BlockQ5_0*>(original.data())[1].qs, 16));
+    auto unpacked = packed;
+    UnpackRows(WeightLayout::kQ5_0Pairs, GgmlType::kQ5_0, k, unpacked.data(), row, nr);
+    EXPECT_EQ(unpacked, original) << "k=" << k;
+  }
+}
+
+// The packed fifth bits as the layout documents them: bit j of high-bit byte i belongs to vector
+// position p = 8 * (j % 4) + i of `lo` (j < 4) or `hi` (j >= 4).
+TEST(WeightLayoutTest, Q5_0PairsBitPlacementIsTheDocumentedOne) {
+  BlockQ5_0 b[2] = {};
+  for (int block = 0; block < 2; ++block) {
+    for (int element = 0; element < 32; ++element) {
+      std::memset(b, 0, sizeof b);
+      b[block].qh[element / 8] = static_cast<uint8_t>(1u << (element % 8));
+      uint8_t pair[44];
+      std::memcpy(pair, b, sizeof pair);
+      RepackRows(WeightLayout::kQ5_0Pairs, GgmlType::kQ5_0, 64, pair, sizeof pair, 1);
+      const bool in_hi = element >= 16;
+      const int p = block * 16 + element % 16;
+      const int byte = p % 8, bit = p / 8 + (in_hi ? 4 : 0);
+      for (int i = 0; i < 8; ++i) {
+        EXPECT_EQ(pair[4 + i], i == byte ? 1u << bit : 0u) << "block " << block << " element " << element << " byte " << i;
+      }
+    }
+  }
+}
+
+TEST(WeightLayoutTest, PreferredLayoutOnlyWherePairsFitAndAvx2Runs) {
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, SimdLevel::kScalar), WeightLayout::kFile);
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, SimdLevel::kAvx512), WeightLayout::kFile);
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ4_0, 896, SimdLevel::kAvx2), WeightLayout::kFile);
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 96, SimdLevel::kAvx2), WeightLayout::kFile);  // 3 blocks
+#if defined(BASTION_HAVE_AVX2)
+  if (std::getenv("BASTION_REPACK") == nullptr) {
+    EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, SimdLevel::kAvx2), WeightLayout::kQ5_0Pairs);
+  }
+#endif
+  EXPECT_EQ(GetLayoutGemm(GgmlType::kF16, WeightLayout::kFile, SimdLevel::kScalar),
+            GetGemm(GgmlType::kF16, SimdLevel::kScalar));
+}
+
+// Bit-identical outputs against the same level's kernel on the file's layout, for decode and
+// prefill shapes, ragged row and column counts, and a strided y.
+TEST(WeightLayoutTest, Q5_0PairsGemmEqualsTheFileLayoutKernelAtEveryLevel) {
+  for (const SimdLevel level : LevelsHere()) {
+    const GemmFn file_gemm = GetGemm(GgmlType::kQ5_0, level);
+    const GemmFn pairs_gemm = GetLayoutGemm(GgmlType::kQ5_0, WeightLayout::kQ5_0Pairs, level);
+    ASSERT_NE(pairs_gemm, nullptr);
+    for (const int64_t k : {64, 384, 896, 4864}) {
+      for (const int64_t nr : {1, 3, 17, 40}) {
+        const size_t row = RowBytes(GgmlType::kQ5_0, k);
+        const auto w = RandomQ5_0Rows(k, nr, static_cast<uint32_t>(k + nr));
+        auto packed = w;
+        RepackRows(WeightLayout::kQ5_0Pairs, GgmlType::kQ5_0, k, packed.data(), row, nr);
+        for (const int64_t nc : {1, 2, 7, 8, 9, 33}) {
+          if (level == SimdLevel::kScalar && (k > 896 || nc > 9)) continue;  // slow, and no tiling to cover
+          const auto a = Q8Activations(k, nc, static_cast<uint32_t>(nc));
+          const size_t a_row = RowBytes(GgmlType::kQ8_0, k);
+          const size_t y_stride = static_cast<size_t>(nr) + 3;
+          std::vector<float> want(y_stride * static_cast<size_t>(nc), -1.0f), got(want);
+          file_gemm(k, w.data(), row, nr, a.data(), a_row, nc, want.data(), y_stride);
+          pairs_gemm(k, packed.data(), row, nr, a.data(), a_row, nc, got.data(), y_stride);
+          if (level != SimdLevel::kAvx512) {
+            ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+                << SimdLevelName(level) << " k=" << k << " nr=" << nr << " nc=" << nc;
+            continue;
+          }
+          // AVX-512 gets the rows a few at a time, so its row tiling (hence float summation
+          // order) may differ: the kernel tests' bound for two orders,
+          // (2 n + 64) 2^-24 sum|w a| with n = blocks.
+          for (int64_t c = 0; c < nc; ++c) {
+            for (int64_t r = 0; r < nr; ++r) {
+              std::vector<float> wf(static_cast<size_t>(k)), af(static_cast<size_t>(k));
+              DequantizeRow(GgmlType::kQ5_0, w.data() + r * row, wf.data(), k);
+              DequantizeRow(GgmlType::kQ8_0, a.data() + c * a_row, af.data(), k);
+              double abs_sum = 0;
+              for (int64_t i = 0; i < k; ++i) abs_sum += std::fabs(static_cast<double>(wf[i]) * af[i]);
+              const double tol = (2.0 * static_cast<double>(k / kQK5_0) + 64) * std::ldexp(1.0, -24) * abs_sum;
+              const size_t i = static_cast<size_t>(c) * y_stride + static_cast<size_t>(r);
+              ASSERT_LE(std::fabs(static_cast<double>(got[i]) - want[i]), tol) << "k=" << k << " r=" << r << " c=" << c;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bastion
