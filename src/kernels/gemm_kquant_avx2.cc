@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/gemm_kquant_internal.h"
@@ -129,6 +130,10 @@ struct Q45K {
         Store256(dst, _mm256_or_si256(Load256(dst), high));
       }
     }
+    Scales(x, p);
+  }
+  // Everything of Prep but the quants.
+  static void Scales(const Block& x, Prep& p) {
     const uint32_t u0 = Load32(x.scales), u1 = Load32(x.scales + 4), u2 = Load32(x.scales + 8);
     const uint32_t s_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
     const uint32_t s_hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u);
@@ -144,6 +149,17 @@ struct Q45K {
 
 using Q4K = Q45K<BlockQ4_K, false>;
 using Q5K = Q45K<BlockQ5_K, true>;
+
+// Decode without the Prep buffer (see DecodeRows): Q4_K's 32 quants of vector t, exactly as
+// Unpack stores them (the two loads of one 32-byte piece fold into one).
+struct Q4KDirect {
+  using Base = Q4K;
+  static __m256i Quants(const BlockQ4_K& x, int t) {
+    const __m256i v = Load256(x.qs + 32 * (t / 2));
+    const __m256i low4 = _mm256_set1_epi8(15);
+    return t % 2 == 0 ? _mm256_and_si256(v, low4) : _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+  }
+};
 
 struct Q6K {
   using Block = BlockQ6_K;
@@ -164,10 +180,26 @@ struct Q6K {
       put(2, _mm256_srli_epi16(l0, 4), 0);
       put(3, _mm256_srli_epi16(l1, 4), -2);
     }
+    Scales(x, p);
+  }
+  static void Scales(const Block& x, Prep& p) {
     p.scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
     p.mins = _mm256_setzero_si256();
     p.d = _cvtsh_ss(x.d);
     p.dmin = 0.0f;
+  }
+};
+
+// Decode without the Prep buffer: Q6_K's 32 quants of vector t = 4h + k, as Unpack stores them.
+struct Q6KDirect {
+  using Base = Q6K;
+  static __m256i Quants(const BlockQ6_K& x, int t) {
+    const int h = t / 4, k = t % 4;
+    const __m256i low4 = _mm256_set1_epi8(15), bits45 = _mm256_set1_epi8(0x30);
+    const __m256i l = Load256(x.ql + 64 * h + 32 * (k % 2));
+    const __m256i nib = k < 2 ? l : _mm256_srli_epi16(l, 4);
+    const __m256i qh = Load256(x.qh + 32 * h);
+    return _mm256_or_si256(_mm256_and_si256(nib, low4), _mm256_and_si256(ShiftWords(qh, 4 - 2 * k), bits45));
   }
 };
 
@@ -235,9 +267,57 @@ void Columns(int64_t nb, const Prep* prep, const uint8_t* a, size_t a_stride, in
   }
 }
 
+// One activation column (decode): each super-block is unpacked in registers and used at once.
+// Nothing reuses an unpacked block there, so storing it to the Prep buffer (584 bytes: quants,
+// eight scale vectors) and loading it back only cost instructions. The arithmetic is Kernel's
+// for one column, step for step (same vectors, same scale pairs, same order), so the results
+// are bit-identical to the Prep path's.
+template <typename D>
+void DecodeRows(int64_t nb, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* a, float* y) {
+  using T = typename D::Base;
+  const auto* ab = reinterpret_cast<const BlockQ8_K*>(a);
+  for (int64_t r = 0; r < nr; ++r) {
+    const auto* row = reinterpret_cast<const typename T::Block*>(w + r * w_stride);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const typename T::Block& x = row[b];
+      Prep p;  // scales, mins, d and dmin; the quants come from D::Quants
+      T::Scales(x, p);
+      const __m256i lo = _mm256_unpacklo_epi16(p.scales, p.scales);
+      const __m256i hi = _mm256_unpackhi_epi16(p.scales, p.scales);
+      const __m256i bsums = Load256(ab[b].bsums);
+      __m256i isum = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) {
+        const int i = 2 * (t % 2) + 4 * (t / 4);
+        const __m256i idx = _mm256_setr_epi32(i, i, i, i, i + 1, i + 1, i + 1, i + 1);
+        const __m256i pair = _mm256_permutevar8x32_epi32(((t / 2) % 2) ? hi : lo, idx);
+        const __m256i prod = _mm256_maddubs_epi16(D::Quants(x, t), Load256(ab[b].qs + 32 * t));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(prod, pair));
+      }
+      if constexpr (T::kOffsetShift >= 0) {
+        isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_madd_epi16(p.scales, bsums), T::kOffsetShift));
+      }
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(p.d * ab[b].d), acc);
+      if constexpr (T::kHasMin) {
+        const __m256i msum = _mm256_madd_epi16(p.mins, bsums);
+        acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(p.dmin * ab[b].d), acc);
+      }
+    }
+    y[r] = HorizontalSum(acc);
+  }
+}
+
 template <typename T>
 void Gemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
           int64_t nc, float* y, size_t y_stride) {
+  if constexpr (std::is_same_v<T, Q4K> || std::is_same_v<T, Q6K>) {
+    if (nc == 1) {
+      using D = std::conditional_t<std::is_same_v<T, Q4K>, Q4KDirect, Q6KDirect>;
+      DecodeRows<D>(k / kQK_K, static_cast<const uint8_t*>(w), w_stride, nr, static_cast<const uint8_t*>(a), y);
+      return;
+    }
+  }
   // Decode shares each activation block among 4 rows; with more columns, 2 rows x 4 columns of
   // accumulators fit the 16 registers.
   const int rows_per_tile = nc == 1 ? 4 : 2;

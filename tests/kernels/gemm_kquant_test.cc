@@ -187,6 +187,39 @@ TEST_P(KQuantGemmTest, KernelExistsAtEveryLevel) {
 INSTANTIATE_TEST_SUITE_P(AllTypes, KQuantGemmTest, ::testing::ValuesIn(kWeightTypes),
                          [](const auto& info) { return std::string(TypeName(info.param)); });
 
+// AVX2: decode (one column) unpacks Q4_K/Q6_K blocks in registers instead of the Prep buffer the
+// batch path uses, with the same arithmetic step for step: one column alone gives exactly that
+// column's outputs of a batch, for every type.
+TEST(KQuantGemmAvx2, OneColumnBitEqualToBatch) {
+  if (DetectSimdLevel() < SimdLevel::kAvx2) GTEST_SKIP() << "no AVX2 here";
+  std::mt19937 rng(33);
+  for (const GgmlType t : kWeightTypes) {
+    const GemmFn fn = GetKQuantGemm(t, SimdLevel::kAvx2);
+    ASSERT_NE(fn, nullptr) << TypeName(t);
+    for (const Shape& s : {Shape{256, 1, 3}, Shape{4864, 9, 5}, Shape{768, 6, 2}}) {
+      const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(GgmlType::kQ8_K, s.k);
+      std::vector<uint8_t> w(s.nr * w_row), a(s.nc * a_row);
+      for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<uint8_t>(rng());
+      for (size_t off = 0; off < w.size(); off += TypeSize(t)) SaneScales(t, w.data() + off, rng);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      std::vector<float> row(s.k);
+      for (int64_t c = 0; c < s.nc; ++c) {
+        for (float& v : row) v = normal(rng);
+        QuantizeRow(GgmlType::kQ8_K, row.data(), a.data() + c * a_row, s.k);
+      }
+      const size_t y_stride = static_cast<size_t>(s.nr);
+      std::vector<float> batch(y_stride * s.nc, NAN);
+      fn(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, batch.data(), y_stride);
+      for (int64_t c = 0; c < s.nc; ++c) {
+        std::vector<float> one(y_stride, NAN);
+        fn(s.k, w.data(), w_row, s.nr, a.data() + c * a_row, a_row, 1, one.data(), y_stride);
+        ASSERT_EQ(0, std::memcmp(one.data(), batch.data() + c * y_stride, y_stride * sizeof(float)))
+            << TypeName(t) << " k=" << s.k << " nr=" << s.nr << " column " << c;
+      }
+    }
+  }
+}
+
 #if defined(BASTION_HAVE_AVX512)
 // The small-batch kernel (two weight rows per vector, up to 8 columns) does each lane's integer
 // and float operations exactly as the column kernel does, so the runtime may pick either by
