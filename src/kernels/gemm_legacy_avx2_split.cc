@@ -55,7 +55,7 @@ struct alignas(32) ActPair {
 static_assert(sizeof(ActPair) == 128);
 
 template <int kOffset>
-void PrepareAct(const uint8_t* a, int64_t nb, ActPair* out) {
+void PrepareAct(const uint8_t* a, int64_t nb, ActPair* out, int64_t out_stride) {
   const auto* blocks = reinterpret_cast<const BlockQ8_0*>(a);
   for (int64_t s = 0; s < (nb + 1) / 2; ++s) {
     const BlockQ8_0& b0 = blocks[2 * s];
@@ -72,11 +72,11 @@ void PrepareAct(const uint8_t* a, int64_t nb, ActPair* out) {
     }
     const __m256i lo = _mm256_inserti128_si256(_mm256_castsi128_si256(b0lo), b1lo, 1);
     const __m256i hi = _mm256_inserti128_si256(_mm256_castsi128_si256(b0hi), b1hi, 1);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(out[s].lo), lo);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(out[s].hi), hi);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out[s * out_stride].lo), lo);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out[s * out_stride].hi), hi);
     const float d0 = _cvtsh_ss(b0.d);
     const __m256 d = _mm256_setr_ps(d0, d0, d0, d0, d1, d1, d1, d1);
-    _mm256_store_ps(out[s].d, d);
+    _mm256_store_ps(out[s * out_stride].d, d);
     if constexpr (kOffset != 0) {
       // Sum of each lane's 4 + 4 quants: the 16-bit pair sums of lo and hi (at most 4 * 128 in
       // magnitude) added, then pairs of those. Pre-scaled by d so the kernel folds it in with
@@ -85,7 +85,7 @@ void PrepareAct(const uint8_t* a, int64_t nb, ActPair* out) {
       const __m256i ones8 = _mm256_set1_epi8(1);
       const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, lo), _mm256_maddubs_epi16(ones8, hi));
       const __m256i sums = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-      _mm256_store_ps(out[s].corr,
+      _mm256_store_ps(out[s * out_stride].corr,
                       _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(sums, _mm256_set1_epi32(-kOffset))), d));
     }
   }
@@ -209,8 +209,7 @@ constexpr bool kPairsOnly = requires { W::kPairsOnly; };
 
 struct TileArgs {
   const uint8_t* w;  // the weight row
-  const ActPair* act;  // first column of the tile
-  int64_t act_stride;  // steps per column
+  const ActPair* act;  // the tile's columns, step-major: step s of column c at act[s * C + c]
   int64_t full_steps;  // steps with two blocks
   bool last_single;    // one more step with a single block
   float* y;            // y[c * y_stride] for the tile's columns
@@ -251,7 +250,7 @@ void Tile(const TileArgs& t) {
     }
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
-      const ActPair& as = t.act[c * t.act_stride + s];
+      const ActPair& as = t.act[s * C + c];
       const __m256i a_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(as.lo));
       const __m256i a_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(as.hi));
       if constexpr (W::kOffset != 0) {
@@ -314,11 +313,16 @@ void GemmSplit(int64_t k, const void* w, size_t w_stride, int64_t nr, const void
   const int64_t steps = (nb + 1) / 2;
   auto* prep = static_cast<ActPair*>(ThreadScratch(static_cast<size_t>(nc * steps) * sizeof(ActPair)));
   const auto* ab = static_cast<const uint8_t*>(a);
-  for (int64_t c = 0; c < nc; ++c) PrepareAct<W::kOffset>(ab + c * a_stride, nb, prep + c * steps);
+  // Step-major within each tile of kCols columns: column c's step s at tile base + s * cc + c,
+  // so a tile reaches its columns at constant offsets from one pointer per step.
+  for (int64_t c = 0; c < nc; ++c) {
+    const int64_t c0 = c / kCols * kCols;
+    const int64_t cc = std::min<int64_t>(kCols, nc - c0);
+    PrepareAct<W::kOffset>(ab + c * a_stride, nb, prep + c0 * steps + (c - c0), cc);
+  }
 
   const auto* wb = static_cast<const uint8_t*>(w);
   TileArgs t;
-  t.act_stride = steps;
   t.full_steps = nb / 2;
   t.last_single = (nb % 2) != 0;
   t.y_stride = y_stride;
