@@ -22,7 +22,12 @@
 // - The two weight scales are converted together (one vcvtph2ps) and spread to the lanes with
 //   one permute, instead of a scalar conversion, a store and a broadcast per block.
 // - Several columns (prefill): one weight row is unpacked once per step and used for 8 columns;
-//   decode (one column) reads one row at a time (see kDecodePrefetchBytes).
+//   the prepared columns are stored step-major per 8-column tile (constant offsets from one
+//   pointer), and rows go in blocks of kRowBlock, each block tile by tile, so a tile's columns
+//   stay in L1 (GemmSplit says why); decode (one column) reads one row at a time (see
+//   kDecodePrefetchBytes).
+// - Q5_0 weights repacked at load (kernels/weight_layout.h, Q5_0PairsW) skip the shuffle and
+//   compare that spread the file's fifth bits.
 // Measured with bench/gemm_bench on Zen 3, one thread, against the 4 x 2 tile: decode with the
 // weights in cache Q4_0 8.3 -> 11.5-14.8 GB/s, Q5_0 8.1 -> 9.7-11.8; prefill (64 columns) Q4_0
 // 40-43 -> 71-77 GOP/s, Q5_0 31-33 -> 65-80, Q8_0 40-42 -> 61-70. Through the model (2 threads,
