@@ -223,26 +223,48 @@ void Kernel(int64_t nb, const Prep* prep, const uint8_t* a, size_t a_stride, flo
     for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
   }
   for (int64_t b = 0; b < nb; ++b) {
+    // Integer sums for the whole tile first, t outermost: each activation vector is loaded once
+    // for the R rows and each quant/scale vector once for the C columns (with the t loop inside
+    // each (r, c) pair, every product reloaded all three). Same terms in the same order per pair.
+    const BlockQ8_K* ab[C];
 #pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) {
-      const auto& ab = reinterpret_cast<const BlockQ8_K*>(a + c * a_stride)[b];
-      const __m256i bsums = Load256(ab.bsums);
+    for (int c = 0; c < C; ++c) ab[c] = reinterpret_cast<const BlockQ8_K*>(a + c * a_stride) + b;
+    __m256i isum[R][C];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) isum[r][c] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) {
+      __m256i av[C];
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) av[c] = Load256(ab[c]->qs + 32 * t);
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const Prep& p = prep[r * nb + b];
-        __m256i isum = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int t = 0; t < 8; ++t) {
-          const __m256i prod = _mm256_maddubs_epi16(Load256(p.q + 32 * t), Load256(ab.qs + 32 * t));
-          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(prod, p.scale_pairs[t]));
+        const __m256i q = Load256(p.q + 32 * t);
+        const __m256i pair = p.scale_pairs[t];
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) {
+          isum[r][c] = _mm256_add_epi32(isum[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(q, av[c]), pair));
         }
+      }
+    }
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      const __m256i bsums = Load256(ab[c]->bsums);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const Prep& p = prep[r * nb + b];
+        __m256i sum = isum[r][c];
         if constexpr (T::kOffsetShift >= 0) {
-          isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_madd_epi16(p.scales, bsums), T::kOffsetShift));
+          sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(p.scales, bsums), T::kOffsetShift));
         }
-        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(p.d * ab.d), acc[r][c]);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(p.d * ab[c]->d), acc[r][c]);
         if constexpr (T::kHasMin) {
           const __m256i msum = _mm256_madd_epi16(p.mins, bsums);
-          acc[r][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(p.dmin * ab.d), acc[r][c]);
+          acc[r][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(p.dmin * ab[c]->d), acc[r][c]);
         }
       }
     }
