@@ -48,15 +48,19 @@ inline __m256i ShiftWords(__m256i v, int left) {
   return _mm256_srl_epi16(v, _mm_cvtsi32_si128(-left));
 }
 
+// The (s, s) word pairs for elements 32t..32t+31 (Prep::scale_pairs[t]) from the scales doubled
+// into lo = unpacklo_epi16(scales, scales) (groups 0-3 | 8-11) and hi = unpackhi (4-7 | 12-15).
+inline __m256i ScalePair(__m256i lo, __m256i hi, int t) {
+  const int i = 2 * (t % 2) + 4 * (t / 4);
+  const __m256i idx = _mm256_setr_epi32(i, i, i, i, i + 1, i + 1, i + 1, i + 1);
+  return _mm256_permutevar8x32_epi32(((t / 2) % 2) ? hi : lo, idx);
+}
+
 // Fills scale_pairs from scales (see Prep).
 inline void FinishScales(Prep& p) {
-  const __m256i lo = _mm256_unpacklo_epi16(p.scales, p.scales);  // groups 0-3 | 8-11, doubled
-  const __m256i hi = _mm256_unpackhi_epi16(p.scales, p.scales);  // groups 4-7 | 12-15
-  for (int t = 0; t < 8; ++t) {
-    const int i = 2 * (t % 2) + 4 * (t / 4);
-    const __m256i idx = _mm256_setr_epi32(i, i, i, i, i + 1, i + 1, i + 1, i + 1);
-    p.scale_pairs[t] = _mm256_permutevar8x32_epi32(((t / 2) % 2) ? hi : lo, idx);
-  }
+  const __m256i lo = _mm256_unpacklo_epi16(p.scales, p.scales);
+  const __m256i hi = _mm256_unpackhi_epi16(p.scales, p.scales);
+  for (int t = 0; t < 8; ++t) p.scale_pairs[t] = ScalePair(lo, hi, t);
 }
 
 struct Q2K {
@@ -313,9 +317,7 @@ void DecodeRows(int64_t nb, const uint8_t* w, size_t w_stride, int64_t nr, const
       __m256i isum = _mm256_setzero_si256();
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) {
-        const int i = 2 * (t % 2) + 4 * (t / 4);
-        const __m256i idx = _mm256_setr_epi32(i, i, i, i, i + 1, i + 1, i + 1, i + 1);
-        const __m256i pair = _mm256_permutevar8x32_epi32(((t / 2) % 2) ? hi : lo, idx);
+        const __m256i pair = ScalePair(lo, hi, t);
         const __m256i prod = _mm256_maddubs_epi16(D::Quants(x, t), Load256(ab[b].qs + 32 * t));
         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(prod, pair));
       }

@@ -123,32 +123,35 @@ WeightLayout PreferredLayout(GgmlType type, int64_t k, SimdLevel level) {
   return WeightLayout::kFile;
 }
 
-void RepackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
-  if (layout == WeightLayout::kFile) return;
+namespace {
+
+// Rewrites every pair of every row in place, packing (to_pairs) or unpacking.
+void ConvertRows(bool to_pairs, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
   CheckPairsShape(type, k);
   const int64_t pairs = k / (2 * kQK5_0);
   for (int64_t r = 0; r < n_rows; ++r) {
-    uint8_t* row = rows + r * row_bytes;
     for (int64_t s = 0; s < pairs; ++s) {
+      uint8_t* pair = rows + r * row_bytes + s * kPairBytes;
       BlockQ5_0 b[2];
-      std::memcpy(b, row + s * kPairBytes, kPairBytes);
-      PackPair(b[0], b[1], row + s * kPairBytes);
+      if (to_pairs) {
+        std::memcpy(b, pair, kPairBytes);
+        PackPair(b[0], b[1], pair);
+      } else {
+        UnpackPair(pair, &b[0], &b[1]);
+        std::memcpy(pair, b, kPairBytes);
+      }
     }
   }
 }
 
+}  // namespace
+
+void RepackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
+  if (layout != WeightLayout::kFile) ConvertRows(true, type, k, rows, row_bytes, n_rows);
+}
+
 void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
-  if (layout == WeightLayout::kFile) return;
-  CheckPairsShape(type, k);
-  const int64_t pairs = k / (2 * kQK5_0);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    uint8_t* row = rows + r * row_bytes;
-    for (int64_t s = 0; s < pairs; ++s) {
-      BlockQ5_0 b[2];
-      UnpackPair(row + s * kPairBytes, &b[0], &b[1]);
-      std::memcpy(row + s * kPairBytes, b, kPairBytes);
-    }
-  }
+  if (layout != WeightLayout::kFile) ConvertRows(false, type, k, rows, row_bytes, n_rows);
 }
 
 GemmFn GetLayoutGemm(GgmlType type, WeightLayout layout, SimdLevel level) {

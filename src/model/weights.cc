@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gguf/gguf_reader.h"
@@ -183,17 +184,19 @@ Result<ModelWeights> BindModelWeights(const GgufFile& gguf, const ModelConfig& c
 }
 
 Status RepackForKernels(GgufFile& gguf, SimdLevel level, ModelWeights* weights) {
-  std::vector<WeightMatrix*> candidates;
+  std::vector<std::pair<WeightMatrix*, WeightLayout>> candidates;
   std::vector<const WeightMatrix*> all = {&weights->token_embd, &weights->output};
   for (LayerWeights& l : weights->layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
       all.push_back(m);
-      if (PreferredLayout(m->type, m->n_in, level) != WeightLayout::kFile) candidates.push_back(m);
+      const WeightLayout layout = PreferredLayout(m->type, m->n_in, level);
+      if (layout != WeightLayout::kFile) candidates.emplace_back(m, layout);
     }
   }
   // A matrix whose bytes overlap another's (a crafted file can point two tensors at the same
   // data) stays as it is: repacking it would change what the other one reads.
-  auto overlaps_another = [&](const WeightMatrix* m) {
+  auto overlaps_another = [&](const std::pair<WeightMatrix*, WeightLayout>& candidate) {
+    const WeightMatrix* m = candidate.first;
     const uint8_t* begin = m->data;
     const uint8_t* end = m->data + m->total_bytes();
     return std::any_of(all.begin(), all.end(), [&](const WeightMatrix* o) {
@@ -207,8 +210,7 @@ Status RepackForKernels(GgufFile& gguf, SimdLevel level, ModelWeights* weights) 
   // (whose pages are the page cache's), and every layout stays kFile.
   const uint8_t* base = gguf.mapped_file().data();
   auto repack = [&](std::span<uint8_t> bytes) {
-    for (WeightMatrix* m : candidates) {
-      const WeightLayout layout = PreferredLayout(m->type, m->n_in, level);
+    for (auto [m, layout] : candidates) {
       RepackRows(layout, m->type, m->n_in, bytes.data() + (m->data - base), m->row_bytes, m->n_out);
       m->layout = layout;
     }

@@ -187,6 +187,23 @@ TEST_P(KQuantGemmTest, KernelExistsAtEveryLevel) {
 INSTANTIATE_TEST_SUITE_P(AllTypes, KQuantGemmTest, ::testing::ValuesIn(kWeightTypes),
                          [](const auto& info) { return std::string(TypeName(info.param)); });
 
+// s.nr rows of random blocks of type t (finite scales) and s.nc Q8_K rows quantized from normal
+// floats, packed (no stride padding).
+void RandomBlocksAndActs(GgmlType t, const Shape& s, std::mt19937& rng, std::vector<uint8_t>* w,
+                         std::vector<uint8_t>* a) {
+  const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(GgmlType::kQ8_K, s.k);
+  w->resize(s.nr * w_row);
+  a->resize(s.nc * a_row);
+  for (auto& byte : *w) byte = static_cast<uint8_t>(rng());
+  for (size_t off = 0; off < w->size(); off += TypeSize(t)) SaneScales(t, w->data() + off, rng);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> row(s.k);
+  for (int64_t c = 0; c < s.nc; ++c) {
+    for (float& v : row) v = normal(rng);
+    QuantizeRow(GgmlType::kQ8_K, row.data(), a->data() + c * a_row, s.k);
+  }
+}
+
 // AVX2: decode (one column) unpacks Q4_K/Q6_K blocks in registers instead of the Prep buffer the
 // batch path uses, with the same arithmetic step for step: one column alone gives exactly that
 // column's outputs of a batch, for every type.
@@ -198,15 +215,8 @@ TEST(KQuantGemmAvx2, OneColumnBitEqualToBatch) {
     ASSERT_NE(fn, nullptr) << TypeName(t);
     for (const Shape& s : {Shape{256, 1, 3}, Shape{4864, 9, 5}, Shape{768, 6, 2}}) {
       const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(GgmlType::kQ8_K, s.k);
-      std::vector<uint8_t> w(s.nr * w_row), a(s.nc * a_row);
-      for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<uint8_t>(rng());
-      for (size_t off = 0; off < w.size(); off += TypeSize(t)) SaneScales(t, w.data() + off, rng);
-      std::normal_distribution<float> normal(0.0f, 1.0f);
-      std::vector<float> row(s.k);
-      for (int64_t c = 0; c < s.nc; ++c) {
-        for (float& v : row) v = normal(rng);
-        QuantizeRow(GgmlType::kQ8_K, row.data(), a.data() + c * a_row, s.k);
-      }
+      std::vector<uint8_t> w, a;
+      RandomBlocksAndActs(t, s, rng, &w, &a);
       const size_t y_stride = static_cast<size_t>(s.nr);
       std::vector<float> batch(y_stride * s.nc, NAN);
       fn(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, batch.data(), y_stride);
@@ -237,15 +247,8 @@ TEST(KQuantGemmPairs, BitEqualToColumnKernel) {
     for (const Shape& s : {Shape{256, 1, 1}, Shape{4864, 13, 8}, Shape{512, 12, 5}, Shape{256, 25, 4},
                            Shape{768, 2, 7}, Shape{256, 11, 3}, Shape{256, 7, 9}}) {
       const size_t w_row = RowBytes(t, s.k), a_row = RowBytes(GgmlType::kQ8_K, s.k);
-      std::vector<uint8_t> w(s.nr * w_row), a(s.nc * a_row);
-      for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<uint8_t>(rng());
-      for (size_t off = 0; off < w.size(); off += TypeSize(t)) SaneScales(t, w.data() + off, rng);
-      std::normal_distribution<float> normal(0.0f, 1.0f);
-      std::vector<float> row(s.k);
-      for (int64_t c = 0; c < s.nc; ++c) {
-        for (float& v : row) v = normal(rng);
-        QuantizeRow(GgmlType::kQ8_K, row.data(), a.data() + c * a_row, s.k);
-      }
+      std::vector<uint8_t> w, a;
+      RandomBlocksAndActs(t, s, rng, &w, &a);
       const size_t y_stride = static_cast<size_t>(s.nr) + 1;  // the pad must stay untouched
       std::vector<float> got(y_stride * s.nc, NAN), want(y_stride * s.nc, NAN);
       pairs(s.k, w.data(), w_row, s.nr, a.data(), a_row, s.nc, got.data(), y_stride);

@@ -19,37 +19,35 @@
 namespace bastion {
 namespace {
 
-// Q5_0 rows quantized from normal floats, then every block's fifth bits replaced by random ones
-// so each bit position is exercised both ways.
-std::vector<uint8_t> RandomQ5_0Rows(int64_t k, int64_t nr, uint32_t seed) {
+// n rows of k elements of `type`, quantized from normal floats.
+std::vector<uint8_t> QuantizedRows(GgmlType type, int64_t k, int64_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  const size_t row = RowBytes(GgmlType::kQ5_0, k);
-  std::vector<uint8_t> w(row * static_cast<size_t>(nr));
+  const size_t row = RowBytes(type, k);
+  std::vector<uint8_t> out(row * static_cast<size_t>(n));
   std::vector<float> f(static_cast<size_t>(k));
-  for (int64_t r = 0; r < nr; ++r) {
+  for (int64_t r = 0; r < n; ++r) {
     for (auto& v : f) v = normal(rng);
-    QuantizeRow(GgmlType::kQ5_0, f.data(), w.data() + r * row, k);
-    auto* blocks = reinterpret_cast<BlockQ5_0*>(w.data() + r * row);
-    for (int64_t b = 0; b < k / kQK5_0; ++b) {
-      const uint32_t bits = rng();
-      std::memcpy(blocks[b].qh, &bits, sizeof bits);
-    }
+    QuantizeRow(type, f.data(), out.data() + r * row, k);
+  }
+  return out;
+}
+
+// Q5_0 rows with every block's fifth bits then replaced by random ones, so each bit position is
+// exercised both ways.
+std::vector<uint8_t> RandomQ5_0Rows(int64_t k, int64_t nr, uint32_t seed) {
+  std::vector<uint8_t> w = QuantizedRows(GgmlType::kQ5_0, k, nr, seed);
+  std::mt19937 rng(seed + 1);
+  auto* blocks = reinterpret_cast<BlockQ5_0*>(w.data());
+  for (size_t b = 0; b < w.size() / sizeof(BlockQ5_0); ++b) {
+    const uint32_t bits = rng();
+    std::memcpy(blocks[b].qh, &bits, sizeof bits);
   }
   return w;
 }
 
 std::vector<uint8_t> Q8Activations(int64_t k, int64_t nc, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const size_t row = RowBytes(GgmlType::kQ8_0, k);
-  std::vector<uint8_t> a(row * static_cast<size_t>(nc));
-  std::vector<float> f(static_cast<size_t>(k));
-  for (int64_t c = 0; c < nc; ++c) {
-    for (auto& v : f) v = normal(rng);
-    QuantizeRow(GgmlType::kQ8_0, f.data(), a.data() + c * row, k);
-  }
-  return a;
+  return QuantizedRows(GgmlType::kQ8_0, k, nc, seed);
 }
 
 std::vector<SimdLevel> LevelsHere() {
