@@ -144,6 +144,9 @@ void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<c
   const ModelConfig& cfg = model_.config();
   const ModelWeights& w = model_.weights();
   const int T = static_cast<int>(tokens.size());
+  // Tokens the remaining layers still work on: all of them until the last layer, which needs only
+  // the rows whose logits somebody wants (see below).
+  int n_active = T;
   const int C = cfg.n_embd;
   const int F = cfg.n_ff;
   const int q_dim = cfg.q_dim();
@@ -152,12 +155,12 @@ void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<c
 
   // Per-token work, on the pool when there is enough of it.
   auto for_tokens = [&](auto&& fn) {
-    if (T < kParallelElementwiseTokens) {
-      for (int t = 0; t < T; ++t) fn(t);
+    if (n_active < kParallelElementwiseTokens) {
+      for (int t = 0; t < n_active; ++t) fn(t);
       return;
     }
     auto job = [&](int ti) {
-      const auto [b, e] = ThreadPool::Split(T, ti, pool_->size());
+      const auto [b, e] = ThreadPool::Split(n_active, ti, pool_->size());
       for (int64_t t = b; t < e; ++t) fn(static_cast<int>(t));
     };
     pool_->Parallel(job);
@@ -180,8 +183,18 @@ void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<c
                rope_.data() + static_cast<size_t>(t) * cfg.head_dim);
   });
 
+  // Rows whose logits are wanted, in order.
+  std::vector<int> rows;
+  if (logits != nullptr) {
+    for (int t = 0; t < T; ++t) {
+      if (want_logits[t]) rows.push_back(t);
+    }
+  }
+  std::vector<Segment> out_segments;  // the last layer's attention segments, when pruned
+
   for (int l = 0; l < cfg.n_layer; ++l) {
     const LayerWeights& lw = w.layers[l];
+    const bool last_layer = l == cfg.n_layer - 1;
 
     // Attention block: xn = norm(x); q, k, v = xn W + b; rope; store k, v; attend; x += att Wo.
     for_tokens([&](int t) {
@@ -202,10 +215,37 @@ void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<c
       RopeNeox(k, cfg.n_head_kv, cfg.head_dim, cs);
       cache_->Store(tok_slot[t], l, tok_pos[t], k, v);
     });
-    attention_.Run(*cache_, l, segments, q_.data(), att_.data(), *pool_);
+    std::span<const Segment> att_segments = segments;
+    if (last_layer && static_cast<int>(rows.size()) < T) {
+      // Past the last layer's keys and values only the wanted rows matter (the output head reads
+      // nothing else, and no later layer reads the hidden states): the rest of the layer —
+      // attention, its projection and the feed-forward block, about 1/n_layer of a prompt's
+      // work — runs on those rows alone, moved to the front of the buffers. Each wanted row
+      // becomes its own attention segment (consecutive rows of one slot are merged), and causal
+      // attention over the cache gives it the same keys as in its original segment.
+      if (rows.empty()) break;
+      for (int i = 0; i < static_cast<int>(rows.size()); ++i) {
+        const int t = rows[static_cast<size_t>(i)];
+        if (t != i) {  // rows[i] >= i: moving to the front never overwrites a row still needed
+          std::copy_n(q_.data() + static_cast<size_t>(t) * q_dim, q_dim, q_.data() + static_cast<size_t>(i) * q_dim);
+          std::copy_n(x_.data() + static_cast<size_t>(t) * C, C, x_.data() + static_cast<size_t>(i) * C);
+        }
+        Segment* back = out_segments.empty() ? nullptr : &out_segments.back();
+        if (back != nullptr && back->slot == tok_slot[t] && back->pos0 + back->n_tokens == tok_pos[t] &&
+            rows[static_cast<size_t>(i) - 1] == t - 1) {
+          ++back->n_tokens;
+        } else {
+          out_segments.push_back({tok_slot[t], i, 1, tok_pos[t]});
+        }
+      }
+      n_active = static_cast<int>(rows.size());
+      att_segments = out_segments;
+      for (int i = 0; i < n_active; ++i) rows[static_cast<size_t>(i)] = i;
+    }
+    attention_.Run(*cache_, l, att_segments, q_.data(), att_.data(), *pool_);
     // xn_ is free once q, k, v are computed: it takes the projected attention output, which each
     // token's row adds to x just before the row is overwritten with the FFN's normed input.
-    matmul_.Run(lw.wo, att_.data(), T, xn_.data());
+    matmul_.Run(lw.wo, att_.data(), n_active, xn_.data());
 
     // Feed-forward block: x += down(silu(gate(xn)) * up(xn)), xn = norm(x).
     for_tokens([&](int t) {
@@ -214,20 +254,15 @@ void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<c
       ops_->rms_norm(x, lw.ffn_norm.data(), cfg.rms_norm_eps, xn_.data() + static_cast<size_t>(t) * C, C);
     });
     const MatMulJob gate_up[] = {{&lw.w_gate, gate_.data(), F}, {&lw.w_up, up_.data(), F}};
-    matmul_.Run(xn_.data(), T, C, gate_up);
+    matmul_.Run(xn_.data(), n_active, C, gate_up);
     // silu(gate) * up is formed row by row inside the product's activation conversion.
-    matmul_.RunGated(lw.w_down, gate_.data(), up_.data(), T, xn_.data());  // xn_ is free again
+    matmul_.RunGated(lw.w_down, gate_.data(), up_.data(), n_active, xn_.data());  // xn_ is free again
     for_tokens([&](int t) {
       ops_->add(x_.data() + static_cast<size_t>(t) * C, xn_.data() + static_cast<size_t>(t) * C, C);
     });
   }
 
   // Output head only for the rows somebody wants: norm them into a compact block, then one product.
-  if (logits == nullptr) return;
-  std::vector<int> rows;
-  for (int t = 0; t < T; ++t) {
-    if (want_logits[t]) rows.push_back(t);
-  }
   if (rows.empty()) return;
   const int n_rows = static_cast<int>(rows.size());
   for (int i = 0; i < n_rows; ++i) {

@@ -151,6 +151,37 @@ TEST_F(ContextTest, RepackedWeightsGiveTheMappedFilesLogits) {
   }
 }
 
+// The last layer runs past its keys and values only for the rows whose logits are wanted
+// (ForwardPiece). Those rows must come out as when every row goes through it, and the cache must
+// still hold every position's last-layer keys and values: the next decode step reads them.
+TEST_F(ContextTest, LastLayerOnlyForWantedRowsKeepsResultsAndCache) {
+  auto pruned = NewContext(2);
+  auto full = NewContext(2);
+  // Pruned: one pass with a wanted row in the middle (slot 0's last) and at the end (slot 1's).
+  std::vector<float> both;
+  const SequenceInput inputs[] = {{0, kPromptA, LogitsMode::kLast}, {1, kPromptB, LogitsMode::kLast}};
+  ASSERT_TRUE(pruned->Evaluate(inputs, &both).ok());
+  // Full: every row wanted, so every row goes through the last layer.
+  std::vector<float> all_a, all_b;
+  ASSERT_TRUE(full->Evaluate(0, kPromptA, LogitsMode::kAll, &all_a).ok());
+  ASSERT_TRUE(full->Evaluate(1, kPromptB, LogitsMode::kAll, &all_b).ok());
+  const size_t v = all_a.size() / kPromptA.size();
+  ASSERT_EQ(both.size(), 2 * v);
+  EXPECT_LT(Nmse({both.begin(), both.begin() + v}, {all_a.end() - v, all_a.end()}), kSameMathNmse);
+  EXPECT_LT(Nmse({both.begin() + v, both.end()}, {all_b.end() - v, all_b.end()}), kSameMathNmse);
+
+  // A prompt evaluated with no logits at all (a prefill chunk), then one decode step each.
+  ASSERT_TRUE(pruned->Evaluate(0, kPromptB, LogitsMode::kNone, nullptr).ok());
+  ASSERT_TRUE(full->Evaluate(0, kPromptB, LogitsMode::kAll, &all_b).ok());
+  for (const int slot : {0, 1}) {
+    const int32_t next = 77;
+    std::vector<float> a, b;
+    ASSERT_TRUE(pruned->Evaluate(slot, std::span<const int32_t>(&next, 1), LogitsMode::kLast, &a).ok());
+    ASSERT_TRUE(full->Evaluate(slot, std::span<const int32_t>(&next, 1), LogitsMode::kLast, &b).ok());
+    EXPECT_LT(Nmse(a, b), kSameMathNmse) << "slot " << slot;
+  }
+}
+
 TEST_F(ContextTest, SmallUbatchEqualsOneBatch) {
   auto whole = NewContext(1, 512);
   auto pieces = NewContext(1, 3);
