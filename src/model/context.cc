@@ -14,6 +14,32 @@ namespace {
 // costs more than the work (decode has T = 1).
 constexpr int kParallelElementwiseTokens = 4;
 
+// Moves rows `rows` (ascending token indices) of the per-token buffers q (q_dim wide) and x (C
+// wide) to rows 0, 1, ... and returns their attention segments: one per run of consecutive
+// tokens of one slot, positions as before, so causal attention over the cache gives each row the
+// same keys as in its original segment. `rows` becomes 0, 1, ....
+std::vector<Segment> MoveRowsToFront(std::span<int> rows, std::span<const int> tok_slot, std::span<const int> tok_pos,
+                                     float* q, int q_dim, float* x, int C) {
+  std::vector<Segment> segments;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int t = rows[i];
+    const int dst = static_cast<int>(i);
+    if (t != dst) {  // rows[i] >= i: moving to the front never overwrites a row still needed
+      std::copy_n(q + static_cast<size_t>(t) * q_dim, q_dim, q + i * static_cast<size_t>(q_dim));
+      std::copy_n(x + static_cast<size_t>(t) * C, C, x + i * static_cast<size_t>(C));
+    }
+    Segment* back = segments.empty() ? nullptr : &segments.back();
+    if (back != nullptr && rows[i - 1] == t - 1 && back->slot == tok_slot[t] &&
+        back->pos0 + back->n_tokens == tok_pos[t]) {
+      ++back->n_tokens;
+    } else {
+      segments.push_back({tok_slot[t], dst, 1, tok_pos[t]});
+    }
+  }
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int>(i);
+  return segments;
+}
+
 }  // namespace
 
 InferenceContext::InferenceContext(const Model& model, ContextOptions options)
@@ -190,7 +216,7 @@ void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<c
       if (want_logits[t]) rows.push_back(t);
     }
   }
-  std::vector<Segment> out_segments;  // the last layer's attention segments, when pruned
+  std::vector<Segment> wanted_segments;  // the last layer's attention segments, when pruned
 
   for (int l = 0; l < cfg.n_layer; ++l) {
     const LayerWeights& lw = w.layers[l];
@@ -220,27 +246,11 @@ void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<c
       // Past the last layer's keys and values only the wanted rows matter (the output head reads
       // nothing else, and no later layer reads the hidden states): the rest of the layer —
       // attention, its projection and the feed-forward block, about 1/n_layer of a prompt's
-      // work — runs on those rows alone, moved to the front of the buffers. Each wanted row
-      // becomes its own attention segment (consecutive rows of one slot are merged), and causal
-      // attention over the cache gives it the same keys as in its original segment.
+      // work — runs on those rows alone, moved to the front of the buffers.
       if (rows.empty()) break;
-      for (int i = 0; i < static_cast<int>(rows.size()); ++i) {
-        const int t = rows[static_cast<size_t>(i)];
-        if (t != i) {  // rows[i] >= i: moving to the front never overwrites a row still needed
-          std::copy_n(q_.data() + static_cast<size_t>(t) * q_dim, q_dim, q_.data() + static_cast<size_t>(i) * q_dim);
-          std::copy_n(x_.data() + static_cast<size_t>(t) * C, C, x_.data() + static_cast<size_t>(i) * C);
-        }
-        Segment* back = out_segments.empty() ? nullptr : &out_segments.back();
-        if (back != nullptr && back->slot == tok_slot[t] && back->pos0 + back->n_tokens == tok_pos[t] &&
-            rows[static_cast<size_t>(i) - 1] == t - 1) {
-          ++back->n_tokens;
-        } else {
-          out_segments.push_back({tok_slot[t], i, 1, tok_pos[t]});
-        }
-      }
+      wanted_segments = MoveRowsToFront(rows, tok_slot, tok_pos, q_.data(), q_dim, x_.data(), C);
       n_active = static_cast<int>(rows.size());
-      att_segments = out_segments;
-      for (int i = 0; i < n_active; ++i) rows[static_cast<size_t>(i)] = i;
+      att_segments = wanted_segments;
     }
     attention_.Run(*cache_, l, att_segments, q_.data(), att_.data(), *pool_);
     // xn_ is free once q, k, v are computed: it takes the projected attention output, which each
