@@ -23,7 +23,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 for f in "$@"; do
   echo "== $f"
   if [ "$depth" -eq 0 ]; then tests="pp512 tg128"; else tests="tg128"; fi
-  declare -A ratios=()
+  declare -A ratios=()  # test -> "ratio ratio ...", reset per file
   for ((r = 1; r <= rounds; ++r)); do
     if [ "$depth" -eq 0 ]; then
       lout=$("$llama" -m "$f" -t 2 -p 512 -n 128 -r "$reps")
@@ -47,5 +47,4 @@ for f in "$@"; do
       echo "$t ratio per round: ${ratios[$t]}-> median $(echo "${ratios[$t]}" | tr ' ' '\n' | grep . | median)x"
     done
   fi
-  unset ratios
 done

@@ -15,9 +15,9 @@ namespace {
 constexpr int kParallelElementwiseTokens = 4;
 
 // Moves rows `rows` (ascending token indices) of the per-token buffers q (q_dim wide) and x (C
-// wide) to rows 0, 1, ... and returns their attention segments: one per run of consecutive
-// tokens of one slot, positions as before, so causal attention over the cache gives each row the
-// same keys as in its original segment. `rows` becomes 0, 1, ....
+// wide) to rows 0, 1, ... and returns their attention segments: moved rows of one slot at
+// consecutive positions share one, positions as before, so causal attention over the cache gives
+// each row the same keys as in its original segment. `rows` becomes 0, 1, ....
 std::vector<Segment> MoveRowsToFront(std::span<int> rows, std::span<const int> tok_slot, std::span<const int> tok_pos,
                                      float* q, int q_dim, float* x, int C) {
   std::vector<Segment> segments;
@@ -29,8 +29,7 @@ std::vector<Segment> MoveRowsToFront(std::span<int> rows, std::span<const int> t
       std::copy_n(x + static_cast<size_t>(t) * C, C, x + i * static_cast<size_t>(C));
     }
     Segment* back = segments.empty() ? nullptr : &segments.back();
-    if (back != nullptr && rows[i - 1] == t - 1 && back->slot == tok_slot[t] &&
-        back->pos0 + back->n_tokens == tok_pos[t]) {
+    if (back != nullptr && back->slot == tok_slot[t] && back->pos0 + back->n_tokens == tok_pos[t]) {
       ++back->n_tokens;
     } else {
       segments.push_back({tok_slot[t], dst, 1, tok_pos[t]});
