@@ -149,6 +149,7 @@ void Nibbles(const uint8_t* n0, const uint8_t* n1, __m256i* lo, __m256i* hi) {
 }
 
 struct Q4_0W {
+  static constexpr GgmlType kType = GgmlType::kQ4_0;
   static constexpr int kBlockBytes = sizeof(BlockQ4_0);
   static constexpr int kOffset = 8;
   template <bool kSingle>
@@ -158,6 +159,7 @@ struct Q4_0W {
 };
 
 struct Q5_0W {
+  static constexpr GgmlType kType = GgmlType::kQ5_0;
   static constexpr int kBlockBytes = sizeof(BlockQ5_0);
   static constexpr int kOffset = 16;
   template <bool kSingle>
@@ -175,6 +177,7 @@ struct Q5_0W {
 // bits brought to bit 4 of their bytes by one variable shift per 64-bit lane (4-q left for lo's
 // lane q, q right for hi's), no shuffle or compare. Rows always hold whole pairs.
 struct Q5_0PairsW {
+  static constexpr GgmlType kType = GgmlType::kQ5_0;
   static constexpr int kBlockBytes = sizeof(BlockQ5_0);
   static constexpr int kOffset = 16;
   static constexpr bool kPairsOnly = true;
@@ -199,6 +202,7 @@ struct Q5_0PairsW {
 };
 
 struct Q8_0W {
+  static constexpr GgmlType kType = GgmlType::kQ8_0;
   static constexpr int kBlockBytes = sizeof(BlockQ8_0);
   static constexpr int kOffset = 0;  // signed: see the file comment
   template <bool kSingle>
@@ -313,6 +317,11 @@ constexpr int64_t kRowBlock = 16;
 template <class W>
 void GemmSplit(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
                int64_t nc, float* y, size_t y_stride) {
+  static const GemmFn row_lanes = GemmRowLanesAvx2(W::kType, kPairsOnly<W>);  // nullptr for Q8_0
+  if (row_lanes != nullptr && nc >= kRowLanesMinCols) {
+    row_lanes(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+    return;
+  }
   static constexpr auto kTiles = MakeTiles<W>(std::make_integer_sequence<int, kCols>());
   const int64_t nb = k / kQK8_0;
   const int64_t steps = (nb + 1) / 2;

@@ -33,6 +33,10 @@ GemmFn GemmAvx2(GgmlType weight_type);
 GemmFn GemmSplitAvx2(GgmlType weight_type);
 // Q5_0 weights in WeightLayout::kQ5_0Pairs (kernels/weight_layout.h), same file.
 GemmFn GemmQ5_0PairsAvx2();
+// Q4_0 and Q5_0 (file layout, or kQ5_0Pairs with q5_0_pairs) from kRowLanesMinCols columns on
+// (gemm_legacy_avx2_lanes.cc; the split kernel calls it); nullptr for other types.
+GemmFn GemmRowLanesAvx2(GgmlType weight_type, bool q5_0_pairs);
+constexpr int64_t kRowLanesMinCols = 4;
 GemmFn GemmFloatAvx2(GgmlType weight_type);
 QuantizeActFn QuantizeActAvx2(GgmlType act_type);
 #endif

@@ -1,0 +1,278 @@
+// AVX2 prefill kernel for Q4_0 and Q5_0 weights x Q8_0 activations with one output row per int32
+// lane ("row lanes"); the split kernel (gemm_legacy_avx2_split.cc) hands it calls of
+// kRowLanesMinCols columns or more.
+//
+// Why: the split kernel keeps the elements of one row in the lanes, so every (row, column, pair
+// of blocks) costs two vpmaddubsw, one vpmaddwd, a conversion and two FMAs, and each output
+// needs a horizontal sum. On Zen 3 (no VNNI) the multiplies (vpmaddubsw, vpmaddwd, FMA) share two
+// pipes and that count bounds it. Here a weight vector holds four elements of each of 8 rows
+// (lane r = row r), so:
+// - the activation's four matching bytes are broadcast to all lanes, one vpmaddubsw per 4
+//   elements x 8 rows; the int16 products of a whole block are added with vpaddw (Q4_0: at most
+//   8 * 2*15*128 = 30720; Q5_0's 5-bit values: 4 groups at most, 31744, so two sums per block)
+//   and widened by one vpmaddwd per block (Q5_0: two) for all 8 rows;
+// - scales are applied per block by two FMAs for 8 rows (activation scale with the offset's
+//   correction -offset * d_a * sum(a), then the 8 rows' weight scales);
+// - no horizontal sums: lane r of a column's accumulator is that column's output for row r.
+// That is 8 vpmaddubsw + 1 vpmaddwd + 2 FMA per block x 8 rows x column, against 16 + 4 + 8 for
+// the split kernel.
+//
+// The weights of 8 rows are transposed into that order once per call ("prepared", 8 x 32 bytes
+// plus 8 scales per block) and reused by every column tile; the activation columns are
+// prepared once per call as well. Results differ from the split kernel's only by float rounding
+// order (the int32 block sums are exact in both).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/gemm_legacy_internal.h"
+#include "quant/blocks.h"
+
+namespace bastion::legacy {
+namespace {
+
+constexpr int kLaneRows = 8;
+
+// One activation block: its quants and the two scalars the block's FMAs need.
+struct ActBlock {
+  int8_t qs[32];
+  float d;     // the activation scale
+  float corr;  // d * -offset * (sum of qs): the weights' offset folded in
+};
+static_assert(sizeof(ActBlock) == 40);
+
+// One block of 8 rows: w[g] holds elements 4g..4g+3 of row r in its int32 lane r (unsigned
+// weight values, offset not removed), d[r] row r's scale.
+struct alignas(32) WeightBlock {
+  __m256i w[8];
+  float d[8];
+};
+static_assert(sizeof(WeightBlock) == 288);
+
+template <int kOffset>
+void PrepareAct(const uint8_t* a, int64_t nb, ActBlock* out, int64_t out_stride) {
+  const auto* blocks = reinterpret_cast<const BlockQ8_0*>(a);
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
+    ActBlock& o = out[b * out_stride];
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.qs), q);
+    const __m256i s8 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+    s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    o.d = _cvtsh_ss(blocks[b].d);
+    o.corr = o.d * static_cast<float>(-kOffset * _mm_cvtsi128_si32(s4));
+  }
+}
+
+// ---- Weight types: one block of one row as 32 unsigned values in element order -------------------
+
+uint16_t LoadU16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// 16 nibble bytes (byte m: element m low, m + 16 high) -> elements 0-31.
+__m256i Nibbles(const uint8_t* q) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(x), _mm_srli_epi16(x, 4), 1);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// 0x10 in byte i where bit i of qh is set.
+__m256i FifthBits(const uint8_t* qh_bytes) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_bytes, sizeof qh);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(qh)),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3,
+                       3, 3));
+  const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+struct Q4_0W {
+  static constexpr int kOffset = 8;
+  static constexpr int kBlockBytes = sizeof(BlockQ4_0);
+  static float Scale(const uint8_t* row, int64_t b) { return _cvtsh_ss(LoadU16(row + b * kBlockBytes)); }
+  static __m256i Values(const uint8_t* row, int64_t b) { return Nibbles(row + b * kBlockBytes + 2); }
+};
+
+struct Q5_0W {
+  static constexpr int kOffset = 16;
+  static constexpr int kBlockBytes = sizeof(BlockQ5_0);
+  static float Scale(const uint8_t* row, int64_t b) { return _cvtsh_ss(LoadU16(row + b * kBlockBytes)); }
+  static __m256i Values(const uint8_t* row, int64_t b) {
+    const uint8_t* p = row + b * kBlockBytes;
+    return _mm256_or_si256(Nibbles(p + 6), FifthBits(p + 2));
+  }
+};
+
+// Q5_0 in WeightLayout::kQ5_0Pairs (kernels/weight_layout.h): 44-byte pairs, both scales first,
+// the fifth bits placed for the split kernel's `lo`/`hi` vectors (see Q5_0PairsW there), whose
+// 128-bit halves are the two blocks' elements 0-15 and 16-31.
+struct Q5_0PairsW {
+  static constexpr int kOffset = 16;
+  static constexpr int kPairBytes = 2 * sizeof(BlockQ5_0);
+  static float Scale(const uint8_t* row, int64_t b) {
+    return _cvtsh_ss(LoadU16(row + (b / 2) * kPairBytes + 2 * (b % 2)));
+  }
+  static __m256i Values(const uint8_t* row, int64_t b) {
+    const uint8_t* p = row + (b / 2) * kPairBytes;
+    const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 12));
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    const __m256i bit4 = _mm256_set1_epi8(0x10);
+    long long bits;
+    std::memcpy(&bits, p + 4, sizeof bits);
+    const __m256i hb = _mm256_set1_epi64x(bits);
+    const __m256i lo = _mm256_or_si256(_mm256_and_si256(n, mask),
+                                       _mm256_and_si256(_mm256_sllv_epi64(hb, _mm256_setr_epi64x(4, 3, 2, 1)), bit4));
+    const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n, 4), mask),
+                                       _mm256_and_si256(_mm256_srlv_epi64(hb, _mm256_setr_epi64x(0, 1, 2, 3)), bit4));
+    return b % 2 == 0 ? _mm256_permute2x128_si256(lo, hi, 0x20) : _mm256_permute2x128_si256(lo, hi, 0x31);
+  }
+};
+
+// Rows [0, n) of the group starting at `w` -> prepared blocks; missing rows are zeros.
+template <class W>
+void PrepareWeights(const uint8_t* w, size_t w_stride, int n, int64_t nb, WeightBlock* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i e[kLaneRows];
+    WeightBlock& o = out[b];
+    for (int r = 0; r < kLaneRows; ++r) {
+      if (r < n) {
+        e[r] = W::Values(w + r * w_stride, b);
+        o.d[r] = W::Scale(w + r * w_stride, b);
+      } else {
+        e[r] = _mm256_setzero_si256();
+        o.d[r] = 0.0f;
+      }
+    }
+    // 8 x 8 transpose of int32 elements: w[g] lane r = e[r] lane g.
+    __m256i t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+      t[2 * i] = _mm256_unpacklo_epi32(e[2 * i], e[2 * i + 1]);
+      t[2 * i + 1] = _mm256_unpackhi_epi32(e[2 * i], e[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; ++i) {
+      u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+      u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+      u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+      u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int g = 0; g < 4; ++g) {
+      _mm256_store_si256(&o.w[g], _mm256_permute2x128_si256(u[g], u[4 + g], 0x20));
+      _mm256_store_si256(&o.w[g + 4], _mm256_permute2x128_si256(u[g], u[4 + g], 0x31));
+    }
+  }
+}
+
+int32_t LoadI32(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// 8 rows x C columns. `act` is step-major: block b of column c at act[b * C + c].
+template <int kOffset, int C>
+void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
+  // Groups whose int16 products may be summed before widening (see the file comment).
+  constexpr int kGroupsPerSum = kOffset == 8 ? 8 : 4;
+  __m256 acc[C];
+#pragma GCC unroll 8
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    const WeightBlock& wb = wp[b];
+    const ActBlock* ab = act + b * C;
+    __m256i p32[C];
+#pragma GCC unroll 2
+    for (int g0 = 0; g0 < 8; g0 += kGroupsPerSum) {
+      __m256i p16[C];
+#pragma GCC unroll 8
+      for (int g = g0; g < g0 + kGroupsPerSum; ++g) {
+        const __m256i wg = _mm256_load_si256(&wb.w[g]);
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) {
+          const __m256i prod = _mm256_maddubs_epi16(wg, _mm256_set1_epi32(LoadI32(ab[c].qs + 4 * g)));
+          p16[c] = g == g0 ? prod : _mm256_add_epi16(p16[c], prod);
+        }
+      }
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) {
+        const __m256i wide = _mm256_madd_epi16(p16[c], ones);
+        p32[c] = g0 == 0 ? wide : _mm256_add_epi32(p32[c], wide);
+      }
+    }
+    const __m256 dw = _mm256_load_ps(wb.d);
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      const __m256 t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32[c]), _mm256_broadcast_ss(&ab[c].d),
+                                       _mm256_broadcast_ss(&ab[c].corr));
+      acc[c] = _mm256_fmadd_ps(t, dw, acc[c]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < C; ++c) {
+    float* out = y + c * y_stride;
+    if (rows == kLaneRows) {
+      _mm256_storeu_ps(out, acc[c]);
+    } else {
+      alignas(32) float tmp[kLaneRows];
+      _mm256_store_ps(tmp, acc[c]);
+      for (int r = 0; r < rows; ++r) out[r] = tmp[r];
+    }
+  }
+}
+
+// Columns per tile: C accumulators and C int16/int32 partial sums stay in registers.
+constexpr int kCols = 4;
+
+size_t AlignUp(size_t n) { return (n + 63) / 64 * 64; }
+
+template <class W>
+void GemmRowLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
+                  int64_t nc, float* y, size_t y_stride) {
+  using TileFn = void (*)(const WeightBlock*, const ActBlock*, int64_t, float*, size_t, int);
+  static constexpr TileFn kTiles[kCols] = {&Tile<W::kOffset, 1>, &Tile<W::kOffset, 2>, &Tile<W::kOffset, 3>,
+                                           &Tile<W::kOffset, 4>};
+  const int64_t nb = k / kQK8_0;
+  const size_t act_bytes = AlignUp(static_cast<size_t>(nc * nb) * sizeof(ActBlock));
+  const size_t w_bytes = static_cast<size_t>(nb) * sizeof(WeightBlock);
+  auto* scratch = static_cast<uint8_t*>(ThreadScratch(act_bytes + w_bytes));
+  auto* act = reinterpret_cast<ActBlock*>(scratch);
+  auto* wp = reinterpret_cast<WeightBlock*>(scratch + act_bytes);
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int64_t c = 0; c < nc; ++c) {
+    const int64_t c0 = c / kCols * kCols;
+    const int64_t cc = std::min<int64_t>(kCols, nc - c0);
+    PrepareAct<W::kOffset>(ab + c * a_stride, nb, act + c0 * nb + (c - c0), cc);
+  }
+  const auto* wb = static_cast<const uint8_t*>(w);
+  for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
+    PrepareWeights<W>(wb + r0 * w_stride, w_stride, rows, nb, wp);
+    for (int64_t c0 = 0; c0 < nc; c0 += kCols) {
+      const int cc = static_cast<int>(std::min<int64_t>(kCols, nc - c0));
+      kTiles[cc - 1](wp, act + c0 * nb, nb, y + c0 * y_stride + r0, y_stride, rows);
+    }
+  }
+}
+
+}  // namespace
+
+GemmFn GemmRowLanesAvx2(GgmlType weight_type, bool q5_0_pairs) {
+  if (q5_0_pairs) return weight_type == GgmlType::kQ5_0 ? GemmRowLanes<Q5_0PairsW> : nullptr;
+  switch (weight_type) {
+    case GgmlType::kQ4_0: return GemmRowLanes<Q4_0W>;
+    case GgmlType::kQ5_0: return GemmRowLanes<Q5_0W>;
+    default: return nullptr;
+  }
+}
+
+}  // namespace bastion::legacy
