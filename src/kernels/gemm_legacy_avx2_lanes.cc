@@ -24,7 +24,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <utility>
 
 #include "kernels/gemm_legacy_internal.h"
 #include "quant/blocks.h"
@@ -172,10 +174,10 @@ void PrepareWeights(const uint8_t* w, size_t w_stride, int n, int64_t nb, Weight
   }
 }
 
-int32_t LoadI32(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+// Four bytes at p in every int32 lane. vbroadcastss rather than vpbroadcastd: on Zen 3 the
+// former is a load alone, the latter also takes a vector pipe.
+__m256i Broadcast4(const int8_t* p) {
+  return _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(p)));
 }
 
 // 8 rows x C columns. `act` is step-major: block b of column c at act[b * C + c].
@@ -195,12 +197,16 @@ void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size
     for (int g0 = 0; g0 < 8; g0 += kGroupsPerSum) {
       __m256i p16[C];
 #pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) p16[c] = _mm256_setzero_si256();
+      // Not unrolled: GCC 12 unrolled this, computed all 8 x C products first and spilled them
+      // to the stack before summing (perf annotate).
+#pragma GCC unroll 1
       for (int g = g0; g < g0 + kGroupsPerSum; ++g) {
         const __m256i wg = _mm256_load_si256(&wb.w[g]);
 #pragma GCC unroll 8
         for (int c = 0; c < C; ++c) {
-          const __m256i prod = _mm256_maddubs_epi16(wg, _mm256_set1_epi32(LoadI32(ab[c].qs + 4 * g)));
-          p16[c] = g == g0 ? prod : _mm256_add_epi16(p16[c], prod);
+          const __m256i prod = _mm256_maddubs_epi16(wg, Broadcast4(ab[c].qs + 4 * g));
+          p16[c] = _mm256_add_epi16(p16[c], prod);
         }
       }
 #pragma GCC unroll 8
@@ -230,17 +236,25 @@ void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size
   }
 }
 
-// Columns per tile: C accumulators and C int16/int32 partial sums stay in registers.
+// Columns per tile: C accumulators and C int16 (and for Q5_0 int32) partial sums stay in
+// registers.
+template <class W>
 constexpr int kCols = 4;
 
 size_t AlignUp(size_t n) { return (n + 63) / 64 * 64; }
 
+using TileFn = void (*)(const WeightBlock*, const ActBlock*, int64_t, float*, size_t, int);
+
+template <int kOffset, int... I>
+constexpr std::array<TileFn, sizeof...(I)> MakeTiles(std::integer_sequence<int, I...>) {
+  return {&Tile<kOffset, I + 1>...};
+}
+
 template <class W>
 void GemmRowLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
                   int64_t nc, float* y, size_t y_stride) {
-  using TileFn = void (*)(const WeightBlock*, const ActBlock*, int64_t, float*, size_t, int);
-  static constexpr TileFn kTiles[kCols] = {&Tile<W::kOffset, 1>, &Tile<W::kOffset, 2>, &Tile<W::kOffset, 3>,
-                                           &Tile<W::kOffset, 4>};
+  constexpr int kTileCols = kCols<W>;
+  static constexpr auto kTiles = MakeTiles<W::kOffset>(std::make_integer_sequence<int, kTileCols>());
   const int64_t nb = k / kQK8_0;
   const size_t act_bytes = AlignUp(static_cast<size_t>(nc * nb) * sizeof(ActBlock));
   const size_t w_bytes = static_cast<size_t>(nb) * sizeof(WeightBlock);
@@ -249,16 +263,16 @@ void GemmRowLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const v
   auto* wp = reinterpret_cast<WeightBlock*>(scratch + act_bytes);
   const auto* ab = static_cast<const uint8_t*>(a);
   for (int64_t c = 0; c < nc; ++c) {
-    const int64_t c0 = c / kCols * kCols;
-    const int64_t cc = std::min<int64_t>(kCols, nc - c0);
+    const int64_t c0 = c / kTileCols * kTileCols;
+    const int64_t cc = std::min<int64_t>(kTileCols, nc - c0);
     PrepareAct<W::kOffset>(ab + c * a_stride, nb, act + c0 * nb + (c - c0), cc);
   }
   const auto* wb = static_cast<const uint8_t*>(w);
   for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
     const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
     PrepareWeights<W>(wb + r0 * w_stride, w_stride, rows, nb, wp);
-    for (int64_t c0 = 0; c0 < nc; c0 += kCols) {
-      const int cc = static_cast<int>(std::min<int64_t>(kCols, nc - c0));
+    for (int64_t c0 = 0; c0 < nc; c0 += kTileCols) {
+      const int cc = static_cast<int>(std::min<int64_t>(kTileCols, nc - c0));
       kTiles[cc - 1](wp, act + c0 * nb, nb, y + c0 * y_stride + r0, y_stride, rows);
     }
   }

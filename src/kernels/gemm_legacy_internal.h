@@ -34,9 +34,13 @@ GemmFn GemmSplitAvx2(GgmlType weight_type);
 // Q5_0 weights in WeightLayout::kQ5_0Pairs (kernels/weight_layout.h), same file.
 GemmFn GemmQ5_0PairsAvx2();
 // Q4_0 and Q5_0 (file layout, or kQ5_0Pairs with q5_0_pairs) from kRowLanesMinCols columns on
-// (gemm_legacy_avx2_lanes.cc; the split kernel calls it); nullptr for other types.
+// (gemm_legacy_avx2_lanes.cc; the split kernel calls it); nullptr for other types. The
+// threshold: bench/gemm_bench on Zen 3, k = 896, one thread, against the split kernel: at 16
+// columns Q4_0 98-100 -> 115-122 GOP/s, Q5_0 pairs 96-106 -> 112-129; at 8 mixed (67-115 vs
+// 99-105), at 4 the Q5_0 pairs slower (65-69 vs 75-87): the weights' transposition is then
+// spread over too few columns.
 GemmFn GemmRowLanesAvx2(GgmlType weight_type, bool q5_0_pairs);
-constexpr int64_t kRowLanesMinCols = 4;
+constexpr int64_t kRowLanesMinCols = 16;
 GemmFn GemmFloatAvx2(GgmlType weight_type);
 QuantizeActFn QuantizeActAvx2(GgmlType act_type);
 #endif
