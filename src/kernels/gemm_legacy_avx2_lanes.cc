@@ -198,15 +198,17 @@ void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size
       __m256i p16[C];
 #pragma GCC unroll 8
       for (int c = 0; c < C; ++c) p16[c] = _mm256_setzero_si256();
-      // Not unrolled: GCC 12 unrolled this, computed all 8 x C products first and spilled them
-      // to the stack before summing (perf annotate).
-#pragma GCC unroll 1
+#pragma GCC unroll 8
       for (int g = g0; g < g0 + kGroupsPerSum; ++g) {
         const __m256i wg = _mm256_load_si256(&wb.w[g]);
 #pragma GCC unroll 8
         for (int c = 0; c < C; ++c) {
           const __m256i prod = _mm256_maddubs_epi16(wg, Broadcast4(ab[c].qs + 4 * g));
           p16[c] = _mm256_add_epi16(p16[c], prod);
+          // Keeps the sum a chain: GCC 12 otherwise re-associates the unrolled adds into a
+          // tree, computes all 8 x C products first and spills them to the stack (perf
+          // annotate). Emits nothing.
+          asm("" : "+x"(p16[c]));
         }
       }
 #pragma GCC unroll 8
