@@ -102,16 +102,18 @@ struct Q4_0W {
   static constexpr int kOffset = 8;
   static constexpr int kBlockBytes = sizeof(BlockQ4_0);
   static float Scale(const uint8_t* row, int64_t b) { return _cvtsh_ss(LoadU16(row + b * kBlockBytes)); }
-  static __m256i Values(const uint8_t* row, int64_t b) { return Nibbles(row + b * kBlockBytes + 2); }
+  static constexpr int kStep = 1;
+  static void Values(const uint8_t* row, int64_t b, __m256i* e) { e[0] = Nibbles(row + b * kBlockBytes + 2); }
 };
 
 struct Q5_0W {
   static constexpr int kOffset = 16;
   static constexpr int kBlockBytes = sizeof(BlockQ5_0);
   static float Scale(const uint8_t* row, int64_t b) { return _cvtsh_ss(LoadU16(row + b * kBlockBytes)); }
-  static __m256i Values(const uint8_t* row, int64_t b) {
+  static constexpr int kStep = 1;
+  static void Values(const uint8_t* row, int64_t b, __m256i* e) {
     const uint8_t* p = row + b * kBlockBytes;
-    return _mm256_or_si256(Nibbles(p + 6), FifthBits(p + 2));
+    e[0] = _mm256_or_si256(Nibbles(p + 6), FifthBits(p + 2));
   }
 };
 
@@ -124,7 +126,9 @@ struct Q5_0PairsW {
   static float Scale(const uint8_t* row, int64_t b) {
     return _cvtsh_ss(LoadU16(row + (b / 2) * kPairBytes + 2 * (b % 2)));
   }
-  static __m256i Values(const uint8_t* row, int64_t b) {
+  // Both blocks of pair b / 2 (b even; rows in this layout hold whole pairs).
+  static constexpr int kStep = 2;
+  static void Values(const uint8_t* row, int64_t b, __m256i* e) {
     const uint8_t* p = row + (b / 2) * kPairBytes;
     const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 12));
     const __m256i mask = _mm256_set1_epi8(0x0F);
@@ -136,41 +140,49 @@ struct Q5_0PairsW {
                                        _mm256_and_si256(_mm256_sllv_epi64(hb, _mm256_setr_epi64x(4, 3, 2, 1)), bit4));
     const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n, 4), mask),
                                        _mm256_and_si256(_mm256_srlv_epi64(hb, _mm256_setr_epi64x(0, 1, 2, 3)), bit4));
-    return b % 2 == 0 ? _mm256_permute2x128_si256(lo, hi, 0x20) : _mm256_permute2x128_si256(lo, hi, 0x31);
+    e[0] = _mm256_permute2x128_si256(lo, hi, 0x20);
+    e[1] = _mm256_permute2x128_si256(lo, hi, 0x31);
   }
 };
+
+// 8 x 8 transpose of int32 elements: w[g] lane r = e[r] lane g.
+void Transpose(const __m256i* e, __m256i* w) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(e[2 * i], e[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi32(e[2 * i], e[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int g = 0; g < 4; ++g) {
+    _mm256_store_si256(&w[g], _mm256_permute2x128_si256(u[g], u[4 + g], 0x20));
+    _mm256_store_si256(&w[g + 4], _mm256_permute2x128_si256(u[g], u[4 + g], 0x31));
+  }
+}
 
 // Rows [0, n) of the group starting at `w` -> prepared blocks; missing rows are zeros.
 template <class W>
 void PrepareWeights(const uint8_t* w, size_t w_stride, int n, int64_t nb, WeightBlock* out) {
-  for (int64_t b = 0; b < nb; ++b) {
-    __m256i e[kLaneRows];
-    WeightBlock& o = out[b];
+  constexpr int kStep = W::kStep;
+  for (int64_t b = 0; b < nb; b += kStep) {
+    __m256i e[kStep][kLaneRows];
     for (int r = 0; r < kLaneRows; ++r) {
+      __m256i v[kStep];
       if (r < n) {
-        e[r] = W::Values(w + r * w_stride, b);
-        o.d[r] = W::Scale(w + r * w_stride, b);
+        W::Values(w + r * w_stride, b, v);
       } else {
-        e[r] = _mm256_setzero_si256();
-        o.d[r] = 0.0f;
+        for (int i = 0; i < kStep; ++i) v[i] = _mm256_setzero_si256();
+      }
+      for (int i = 0; i < kStep; ++i) {
+        e[i][r] = v[i];
+        out[b + i].d[r] = r < n ? W::Scale(w + r * w_stride, b + i) : 0.0f;
       }
     }
-    // 8 x 8 transpose of int32 elements: w[g] lane r = e[r] lane g.
-    __m256i t[8], u[8];
-    for (int i = 0; i < 4; ++i) {
-      t[2 * i] = _mm256_unpacklo_epi32(e[2 * i], e[2 * i + 1]);
-      t[2 * i + 1] = _mm256_unpackhi_epi32(e[2 * i], e[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; ++i) {
-      u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-      u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-      u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-      u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int g = 0; g < 4; ++g) {
-      _mm256_store_si256(&o.w[g], _mm256_permute2x128_si256(u[g], u[4 + g], 0x20));
-      _mm256_store_si256(&o.w[g + 4], _mm256_permute2x128_si256(u[g], u[4 + g], 0x31));
-    }
+    for (int i = 0; i < kStep; ++i) Transpose(e[i], out[b + i].w);
   }
 }
 
