@@ -39,7 +39,7 @@ using testing::GuardedBuffer;
 // variants pin one of its internal paths for every shape: the row kernel or the column kernel of
 // the block types (the runtime switches at kAvx512MinColsForColumnKernel columns), and the
 // plain-AVX-512F BF16 kernel (what CPUs without AVX512_BF16 run).
-enum class Variant { kRuntime, kRows, kCols, kPairs, kNoBf16, kAmx };
+enum class Variant { kRuntime, kLanes, kRows, kCols, kPairs, kNoBf16, kAmx };
 
 struct Level {
   std::string name;
@@ -51,6 +51,7 @@ void PrintTo(const Level& lv, std::ostream* os) { *os << lv.name; }
 
 std::vector<Level> Levels() {
   return {{"avx2", SimdLevel::kAvx2, Variant::kRuntime},
+          {"avx2_lanes", SimdLevel::kAvx2, Variant::kLanes},
           {"avx512", SimdLevel::kAvx512, Variant::kRuntime},
           {"avx512_rows", SimdLevel::kAvx512, Variant::kRows},
           {"avx512_cols", SimdLevel::kAvx512, Variant::kCols},
@@ -63,6 +64,7 @@ std::vector<Level> Levels() {
 bool Applies(GgmlType t, const Level& lv) {
   switch (lv.variant) {
     case Variant::kRuntime: return true;
+    case Variant::kLanes: return t == GgmlType::kQ4_0 || t == GgmlType::kQ5_0;
     case Variant::kRows:
     case Variant::kCols: return !IsFloatType(t);
     case Variant::kNoBf16: return t == GgmlType::kBF16;
@@ -80,9 +82,14 @@ GemmFn KernelFor(GgmlType t, const Level& lv, std::string* why) {
     *why = std::string("CPU (or BASTION_SIMD) lacks ") + SimdLevelName(lv.level);
     return nullptr;
   }
+#if defined(BASTION_HAVE_AVX2)
+  // The row-lanes kernel at every column count (the runtime gives it 16 or more).
+  if (lv.variant == Variant::kLanes) return legacy::GemmRowLanesAvx2(t, /*q5_0_pairs=*/false);
+#endif
 #if defined(BASTION_HAVE_AVX512)
   switch (lv.variant) {
-    case Variant::kRuntime: break;
+    case Variant::kRuntime:
+    case Variant::kLanes: break;
     case Variant::kRows: return legacy::GemmRowsAvx512(t);
     case Variant::kCols: return legacy::GemmColsAvx512(t);
     case Variant::kPairs: return legacy::GemmColsPairsAvx512(t);
@@ -353,6 +360,37 @@ TEST(LegacyGemmPairs, BitEqualToColumnKernel) {
   for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0}) {
     ExpectBitEqual(t, legacy::GemmColsPairsAvx512(t), legacy::GemmColsAvx512(t),
                    {{896, 37, 8}, {4864, 20, 5}, {96, 16, 2}, {160, 5, 7}, {64, 9, 1}}, 11);
+  }
+}
+#endif
+
+#if defined(BASTION_HAVE_AVX2)
+// The row-lanes kernel adds a block's int16 products before widening them (all 8 groups for Q4_0,
+// 4 for Q5_0): at the largest weights and activations of either sign, including -128, which our
+// quantizer never makes but a caller's block may hold, those sums must still be exact.
+TEST(LegacyGemmRowLanes, LargestQuantsStayExact) {
+  if (DetectSimdLevel() < SimdLevel::kAvx2) GTEST_SKIP() << "no AVX2 here";
+  constexpr int64_t k = 256, nr = 9, nc = 4;
+  for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ5_0}) {
+    const size_t w_row = RowBytes(t, k), a_row = RowBytes(GgmlType::kQ8_0, k);
+    std::vector<uint8_t> w(w_row * nr, 0xFF), a(a_row * nc);
+    const uint16_t one = F32ToF16(1.0f);
+    for (int64_t r = 0; r < nr; ++r) {
+      for (int64_t b = 0; b < k / 32; ++b) std::memcpy(w.data() + r * w_row + b * TypeSize(t), &one, 2);
+    }
+    const int8_t fill[nc] = {127, -127, -128, 0};
+    for (int64_t c = 0; c < nc; ++c) {
+      for (int64_t b = 0; b < k / 32; ++b) {
+        uint8_t* blk = a.data() + c * a_row + b * sizeof(BlockQ8_0);
+        std::memcpy(blk, &one, 2);
+        std::memset(blk + 2, static_cast<uint8_t>(fill[c]), 32);
+      }
+    }
+    std::vector<float> ref(nr * nc), got(nr * nc);
+    GetGemm(t, SimdLevel::kScalar)(k, w.data(), w_row, nr, a.data(), a_row, nc, ref.data(), nr);
+    legacy::GemmRowLanesAvx2(t, false)(k, w.data(), w_row, nr, a.data(), a_row, nc, got.data(), nr);
+    EXPECT_EQ(ref, got) << TypeName(t);
+    EXPECT_EQ(ref[0], (t == GgmlType::kQ4_0 ? 7.0f : 15.0f) * 127 * k) << TypeName(t);
   }
 }
 #endif
