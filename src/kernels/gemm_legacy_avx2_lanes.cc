@@ -19,8 +19,13 @@
 //
 // The weights of 8 rows are transposed into that order once per call ("prepared", 8 x 32 bytes
 // plus 8 scales per block) and reused by every column tile; the activation columns are
-// prepared once per call as well. Results differ from the split kernel's only by float rounding
-// order (the int32 block sums are exact in both).
+// prepared once per call as well. A tile covers G groups of 8 rows and C columns (kGroups,
+// kCols), so each broadcast serves G weight vectors and each weight vector C broadcasts.
+// Results differ from the split kernel's only by float rounding order (the int32 block sums are
+// exact in both).
+//
+// Measured (Zen 3, 2 threads, `bastion bench -n 0`, alternating with the binary before): Q4_0
+// pp512 ~205 -> ~345 t/s, Q4_K_M (mostly Q5_0) ~212 -> ~275; docs/PERFORMANCE.md.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -192,86 +197,114 @@ __m256i Broadcast4(const int8_t* p) {
   return _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(p)));
 }
 
-// 8 rows x C columns. `act` is step-major: block b of column c at act[b * C + c].
-template <int kOffset, int C>
+// G groups of 8 rows x C columns. Group i's prepared blocks at wp[i * nb + b]; `act` is
+// step-major: block b of column c at act[b * C + c]. `rows` of the 8 * G are stored.
+template <int kOffset, int G, int C>
 void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
   // Groups whose int16 products may be summed before widening (see the file comment).
   constexpr int kGroupsPerSum = kOffset == 8 ? 8 : 4;
-  __m256 acc[C];
+  __m256 acc[G][C];
 #pragma GCC unroll 8
-  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+  for (int i = 0; i < G; ++i) {
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[i][c] = _mm256_setzero_ps();
+  }
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
-    const WeightBlock& wb = wp[b];
     const ActBlock* ab = act + b * C;
-    __m256i p32[C];
+    __m256i p32[G][C];
 #pragma GCC unroll 2
     for (int g0 = 0; g0 < 8; g0 += kGroupsPerSum) {
-      __m256i p16[C];
+      __m256i p16[G][C];
 #pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) p16[c] = _mm256_setzero_si256();
+      for (int i = 0; i < G; ++i) {
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) p16[i][c] = _mm256_setzero_si256();
+      }
 #pragma GCC unroll 8
       for (int g = g0; g < g0 + kGroupsPerSum; ++g) {
-        const __m256i wg = _mm256_load_si256(&wb.w[g]);
+        __m256i wg[G];
+#pragma GCC unroll 8
+        for (int i = 0; i < G; ++i) wg[i] = _mm256_load_si256(&wp[i * nb + b].w[g]);
 #pragma GCC unroll 8
         for (int c = 0; c < C; ++c) {
-          const __m256i prod = _mm256_maddubs_epi16(wg, Broadcast4(ab[c].qs + 4 * g));
-          p16[c] = _mm256_add_epi16(p16[c], prod);
-          // Keeps the sum a chain: GCC 12 otherwise re-associates the unrolled adds into a
-          // tree, computes all 8 x C products first and spills them to the stack (perf
-          // annotate). Emits nothing.
-          asm("" : "+x"(p16[c]));
+          const __m256i a4 = Broadcast4(ab[c].qs + 4 * g);
+#pragma GCC unroll 8
+          for (int i = 0; i < G; ++i) {
+            p16[i][c] = _mm256_add_epi16(p16[i][c], _mm256_maddubs_epi16(wg[i], a4));
+            // Keeps the sum a chain: GCC 12 otherwise re-associates the unrolled adds into a
+            // tree, computes all the products first and spills them to the stack (perf
+            // annotate). Emits nothing.
+            asm("" : "+x"(p16[i][c]));
+          }
         }
       }
 #pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) {
-        const __m256i wide = _mm256_madd_epi16(p16[c], ones);
-        p32[c] = g0 == 0 ? wide : _mm256_add_epi32(p32[c], wide);
+      for (int i = 0; i < G; ++i) {
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) {
+          const __m256i wide = _mm256_madd_epi16(p16[i][c], ones);
+          p32[i][c] = g0 == 0 ? wide : _mm256_add_epi32(p32[i][c], wide);
+        }
       }
     }
-    const __m256 dw = _mm256_load_ps(wb.d);
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
-      const __m256 t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32[c]), _mm256_broadcast_ss(&ab[c].d),
-                                       _mm256_broadcast_ss(&ab[c].corr));
-      acc[c] = _mm256_fmadd_ps(t, dw, acc[c]);
+      const __m256 da = _mm256_broadcast_ss(&ab[c].d);
+      const __m256 corr = _mm256_broadcast_ss(&ab[c].corr);
+#pragma GCC unroll 8
+      for (int i = 0; i < G; ++i) {
+        const __m256 t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32[i][c]), da, corr);
+        acc[i][c] = _mm256_fmadd_ps(t, _mm256_load_ps(wp[i * nb + b].d), acc[i][c]);
+      }
     }
   }
 #pragma GCC unroll 8
-  for (int c = 0; c < C; ++c) {
-    float* out = y + c * y_stride;
-    if (rows == kLaneRows) {
-      _mm256_storeu_ps(out, acc[c]);
-    } else {
-      alignas(32) float tmp[kLaneRows];
-      _mm256_store_ps(tmp, acc[c]);
-      for (int r = 0; r < rows; ++r) out[r] = tmp[r];
+  for (int i = 0; i < G; ++i) {
+    const int n = std::clamp(rows - i * kLaneRows, 0, kLaneRows);
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      float* out = y + c * y_stride + i * kLaneRows;
+      if (n == kLaneRows) {
+        _mm256_storeu_ps(out, acc[i][c]);
+      } else {
+        alignas(32) float tmp[kLaneRows];
+        _mm256_store_ps(tmp, acc[i][c]);
+        for (int r = 0; r < n; ++r) out[r] = tmp[r];
+      }
     }
   }
 }
 
-// Columns per tile: C accumulators and C int16 (and for Q5_0 int32) partial sums stay in
-// registers.
+// Tile shape: groups of 8 rows (each activation broadcast serves G of them) and columns (each
+// weight vector serves C of them); G * C int16 sums (and for Q5_0 as many int32 ones) and
+// accumulators stay in registers.
+// Measured with bench/gemm_bench on Zen 3 (prefill, k = 896, three rounds): Q4_0 2 x 3 at
+// 180-198 GOP/s against 137-186 for 1 x 4 and 130-183 for 2 x 2; for Q5_0, whose int32 sums
+// need registers too, 2 x 3 spills and 1 x 4 was as fast as 2 x 2.
 template <class W>
-constexpr int kCols = 4;
+constexpr int kGroups = W::kOffset == 8 ? 2 : 1;
+template <class W>
+constexpr int kCols = W::kOffset == 8 ? 3 : 4;
 
 size_t AlignUp(size_t n) { return (n + 63) / 64 * 64; }
 
 using TileFn = void (*)(const WeightBlock*, const ActBlock*, int64_t, float*, size_t, int);
 
-template <int kOffset, int... I>
+template <int kOffset, int G, int... I>
 constexpr std::array<TileFn, sizeof...(I)> MakeTiles(std::integer_sequence<int, I...>) {
-  return {&Tile<kOffset, I + 1>...};
+  return {&Tile<kOffset, G, I + 1>...};
 }
 
 template <class W>
 void GemmRowLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
                   int64_t nc, float* y, size_t y_stride) {
   constexpr int kTileCols = kCols<W>;
-  static constexpr auto kTiles = MakeTiles<W::kOffset>(std::make_integer_sequence<int, kTileCols>());
+  constexpr int G = kGroups<W>;
+  static constexpr auto kTiles = MakeTiles<W::kOffset, G>(std::make_integer_sequence<int, kTileCols>());
   const int64_t nb = k / kQK8_0;
   const size_t act_bytes = AlignUp(static_cast<size_t>(nc * nb) * sizeof(ActBlock));
-  const size_t w_bytes = static_cast<size_t>(nb) * sizeof(WeightBlock);
+  const size_t w_bytes = static_cast<size_t>(G * nb) * sizeof(WeightBlock);
   auto* scratch = static_cast<uint8_t*>(ThreadScratch(act_bytes + w_bytes));
   auto* act = reinterpret_cast<ActBlock*>(scratch);
   auto* wp = reinterpret_cast<WeightBlock*>(scratch + act_bytes);
@@ -282,9 +315,12 @@ void GemmRowLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const v
     PrepareAct<W::kOffset>(ab + c * a_stride, nb, act + c0 * nb + (c - c0), cc);
   }
   const auto* wb = static_cast<const uint8_t*>(w);
-  for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
-    const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
-    PrepareWeights<W>(wb + r0 * w_stride, w_stride, rows, nb, wp);
+  for (int64_t r0 = 0; r0 < nr; r0 += G * kLaneRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(G * kLaneRows, nr - r0));
+    for (int i = 0; i < G; ++i) {
+      const int n = std::clamp(rows - i * kLaneRows, 0, kLaneRows);
+      PrepareWeights<W>(n > 0 ? wb + (r0 + i * kLaneRows) * w_stride : wb, w_stride, n, nb, wp + i * nb);
+    }
     for (int64_t c0 = 0; c0 < nc; c0 += kTileCols) {
       const int cc = static_cast<int>(std::min<int64_t>(kTileCols, nc - c0));
       kTiles[cc - 1](wp, act + c0 * nb, nb, y + c0 * y_stride + r0, y_stride, rows);
