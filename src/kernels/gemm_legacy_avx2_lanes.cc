@@ -191,10 +191,12 @@ void PrepareWeights(const uint8_t* w, size_t w_stride, int n, int64_t nb, Weight
   }
 }
 
-// Four bytes at p in every int32 lane. vbroadcastss rather than vpbroadcastd: on Zen 3 the
-// former is a load alone, the latter also takes a vector pipe.
+// Four bytes at p in every int32 lane: one vbroadcastss from memory (the float goes through
+// memcpy, so the int8 bytes are never read through a float lvalue).
 __m256i Broadcast4(const int8_t* p) {
-  return _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(p)));
+  float f;
+  std::memcpy(&f, p, sizeof f);
+  return _mm256_castps_si256(_mm256_set1_ps(f));
 }
 
 // G groups of 8 rows x C columns. Group i's prepared blocks at wp[i * nb + b]; `act` is
