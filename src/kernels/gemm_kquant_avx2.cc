@@ -11,6 +11,8 @@
 // took one thread from 7.5-8.4 to 13.2-13.5 GB/s (Q4_K) and 11 to 18-21 GB/s (Q6_K) in cache.
 // Integer results are identical to the reference (quant/k_quants.cc): offsets (Q3_K's 4, Q6_K's
 // 32) and mins go through the Q8_K bsums exactly as llama.cpp's vec_dot does.
+// Prefill (16+ columns) runs in "row lanes" instead (GemmLanes, below): one output row per int32
+// lane, several vpmaddubsw products added in int16 before the vpmaddwd that applies the scale.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -65,6 +67,7 @@ inline void FinishScales(Prep& p) {
 
 struct Q2K {
   using Block = BlockQ2_K;
+  static constexpr int kMaxQuant = 3;
   static constexpr bool kHasMin = true;
   static constexpr int kOffsetShift = -1;
   static void Unpack(const Block& x, Prep& p) {
@@ -86,6 +89,7 @@ struct Q2K {
 
 struct Q3K {
   using Block = BlockQ3_K;
+  static constexpr int kMaxQuant = 7;
   static constexpr bool kHasMin = false;
   static constexpr int kOffsetShift = 2;
   static void Unpack(const Block& x, Prep& p) {
@@ -118,6 +122,7 @@ struct Q3K {
 template <typename BlockT, bool kFive>
 struct Q45K {
   using Block = BlockT;
+  static constexpr int kMaxQuant = kFive ? 31 : 15;
   static constexpr bool kHasMin = true;
   static constexpr int kOffsetShift = -1;
   static void Unpack(const Block& x, Prep& p) {
@@ -169,6 +174,7 @@ struct Q4KDirect {
 
 struct Q6K {
   using Block = BlockQ6_K;
+  static constexpr int kMaxQuant = 63;
   static constexpr bool kHasMin = false;
   static constexpr int kOffsetShift = 5;
   static void Unpack(const Block& x, Prep& p) {
@@ -336,6 +342,200 @@ void DecodeRows(int64_t nb, const uint8_t* w, size_t w_stride, int64_t nr, const
   }
 }
 
+
+// ---- Row lanes: one output row per int32 lane (prefill) ----------------------------------------
+// As gemm_legacy_avx2_lanes.cc does for Q4_0/Q5_0: a vector holds four quants of each of 8 rows,
+// the activation's matching four bytes are broadcast, one vpmaddubsw covers 4 elements x 8 rows,
+// and the int16 products of kSumGroups such vectors are added before one vpmaddwd, which here
+// also applies the 16-element group's integer scale (lane r holds row r's scale in both halves).
+// The offset (Q3_K, Q6_K) or mins (Q2_K, Q4_K, Q5_K) term, sum over groups of x_j * bsums_j, is
+// 8 more vpmaddwd per super-block x 8 rows x column. The integer sums are exact, as in Kernel.
+
+struct alignas(32) LaneBlock {
+  __m256i w[64];      // w[g] lane r: quants 4g..4g+3 of row r
+  __m256i scale[16];  // lane r: row r's scale of group j (16 elements) in both int16 halves
+  __m256i xpair[8];   // lane r: (x_2i, x_2i+1) of row r, x = mins or (offset types) scales
+  float d[8];
+  float dmin[8];
+};
+
+// 8 x 8 transpose of int32 elements: out[g] lane r = in[r] lane g.
+void Transpose8(const __m256i* in, __m256i* out) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int g = 0; g < 4; ++g) {
+    out[g] = _mm256_permute2x128_si256(u[g], u[4 + g], 0x20);
+    out[g + 4] = _mm256_permute2x128_si256(u[g], u[4 + g], 0x31);
+  }
+}
+
+// Super-blocks of rows [0, n) of an 8-row group -> LaneBlocks; missing rows are zeros.
+template <typename T>
+void PrepareLanes(const uint8_t* w, size_t w_stride, int n, int64_t nb, LaneBlock* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    Prep p[8];
+    for (int r = 0; r < 8; ++r) {
+      if (r < n) {
+        T::Unpack(reinterpret_cast<const typename T::Block*>(w + r * w_stride)[b], p[r]);
+      } else {
+        std::memset(&p[r], 0, sizeof p[r]);
+      }
+    }
+    LaneBlock& o = out[b];
+    __m256i e[8];
+    for (int t = 0; t < 8; ++t) {
+      for (int r = 0; r < 8; ++r) e[r] = Load256(p[r].q + 32 * t);
+      Transpose8(e, o.w + 8 * t);
+    }
+    // Scales doubled into (s, s) pairs: unpacklo gives groups 0-3 | 8-11, unpackhi 4-7 | 12-15.
+    __m256i pairs[8];
+    for (int r = 0; r < 8; ++r) e[r] = _mm256_unpacklo_epi16(p[r].scales, p[r].scales);
+    Transpose8(e, pairs);
+    for (int g = 0; g < 4; ++g) {
+      o.scale[g] = pairs[g];
+      o.scale[8 + g] = pairs[4 + g];
+    }
+    for (int r = 0; r < 8; ++r) e[r] = _mm256_unpackhi_epi16(p[r].scales, p[r].scales);
+    Transpose8(e, pairs);
+    for (int g = 0; g < 4; ++g) {
+      o.scale[4 + g] = pairs[g];
+      o.scale[12 + g] = pairs[4 + g];
+    }
+    for (int r = 0; r < 8; ++r) e[r] = T::kHasMin ? p[r].mins : p[r].scales;
+    Transpose8(e, o.xpair);
+    for (int r = 0; r < 8; ++r) {
+      o.d[r] = p[r].d;
+      o.dmin[r] = p[r].dmin;
+    }
+  }
+}
+
+inline __m256i Broadcast32(const void* p) {
+  float f;
+  std::memcpy(&f, p, sizeof f);
+  return _mm256_castps_si256(_mm256_set1_ps(f));
+}
+
+// Vectors (of 4 quants x 8 rows) whose int16 products may be added before widening: within one
+// scale (16 elements = 4 vectors; Q4_K's and Q5_K's scales cover 32) and, at |activation| <=
+// 128, under 32767: the largest power of two n with 2 * max quant * 128 * n <= 32767.
+template <typename T>
+constexpr int LaneSumVectors() {
+  const int scale_vectors = std::is_same_v<T, Q4K> || std::is_same_v<T, Q5K> ? 8 : 4;
+  int n = 1;
+  while (2 * n <= scale_vectors && 2 * T::kMaxQuant * 128 * (2 * n) <= 32767) n *= 2;
+  return n;
+}
+
+// 8 rows x C columns (activation rows at a + c * a_stride), all nb super-blocks.
+template <typename T, int C>
+void LanesTile(int64_t nb, const LaneBlock* lb, const uint8_t* a, size_t a_stride, float* y, size_t y_stride,
+               int rows) {
+  // Vectors whose int16 products may be added before widening: within one scale group (16
+  // elements = 4 vectors; Q4_K's scales cover 32) and under 32767 at |activation| <= 128.
+  constexpr int kSum = LaneSumVectors<T>();
+  static_assert(kSum >= 1 && 64 % kSum == 0 && 2 * T::kMaxQuant * 128 * kSum <= 32767);
+  __m256 acc[C];
+#pragma GCC unroll 8
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const LaneBlock& x = lb[b];
+    const BlockQ8_K* ab[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) ab[c] = reinterpret_cast<const BlockQ8_K*>(a + c * a_stride) + b;
+    __m256i isum[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+    for (int g0 = 0; g0 < 64; g0 += kSum) {
+      __m256i p16[C];
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) p16[c] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int g = g0; g < g0 + kSum; ++g) {
+        const __m256i wg = _mm256_load_si256(&x.w[g]);
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) {
+          p16[c] = _mm256_add_epi16(p16[c], _mm256_maddubs_epi16(wg, Broadcast32(ab[c]->qs + 4 * g)));
+          asm("" : "+x"(p16[c]));  // keeps the sum a chain (see gemm_legacy_avx2_lanes.cc)
+        }
+      }
+      const __m256i sc = _mm256_load_si256(&x.scale[g0 / 4]);
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(p16[c], sc));
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      __m256i xs = _mm256_madd_epi16(_mm256_load_si256(&x.xpair[0]), Broadcast32(ab[c]->bsums));
+#pragma GCC unroll 8
+      for (int i = 1; i < 8; ++i) {
+        xs = _mm256_add_epi32(xs, _mm256_madd_epi16(_mm256_load_si256(&x.xpair[i]), Broadcast32(ab[c]->bsums + 2 * i)));
+      }
+      __m256i sum = isum[c];
+      if constexpr (T::kOffsetShift >= 0) sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(xs, T::kOffsetShift));
+      const __m256 da = _mm256_set1_ps(ab[c]->d);
+      acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(_mm256_load_ps(x.d), da), acc[c]);
+      if constexpr (T::kHasMin) {
+        acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(xs), _mm256_mul_ps(_mm256_load_ps(x.dmin), da), acc[c]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < C; ++c) {
+    float* out = y + c * y_stride;
+    if (rows == 8) {
+      _mm256_storeu_ps(out, acc[c]);
+    } else {
+      alignas(32) float tmp[8];
+      _mm256_store_ps(tmp, acc[c]);
+      for (int r = 0; r < rows; ++r) out[r] = tmp[r];
+    }
+  }
+}
+
+constexpr int kLanesCols = 4;
+// From this many columns on, prefill runs in row lanes (its transposition of 8 rows' super-blocks
+// spread over enough columns; the same threshold as the legacy types' row-lanes kernel). Measured
+// with bench/gemm_kquant_bench (k = 4864, 896 rows, 64 columns, one thread, Zen 3, two rounds)
+// against Kernel: Q4_K 97-107 -> 166-169 GOP/s, Q5_K 86-102 -> 143-152, Q6_K 89-95 -> 111-114
+// (2 vectors per int16 sum only), Q3_K 89-101 -> 136-151, Q2_K 80-90 -> 126-133.
+constexpr int64_t kLanesMinCols = 16;
+
+template <typename T>
+void GemmLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nc,
+               float* y, size_t y_stride) {
+  const int64_t nb = k / kQK_K;
+  thread_local std::vector<LaneBlock> lanes;
+  if (lanes.size() < static_cast<size_t>(nb)) lanes.resize(static_cast<size_t>(nb));
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+    const int rows = static_cast<int>(std::min<int64_t>(8, nr - r0));
+    PrepareLanes<T>(wb + r0 * w_stride, w_stride, rows, nb, lanes.data());
+    int64_t c0 = 0;
+    for (; c0 + kLanesCols <= nc; c0 += kLanesCols) {
+      LanesTile<T, kLanesCols>(nb, lanes.data(), ab + c0 * a_stride, a_stride, y + c0 * y_stride + r0, y_stride, rows);
+    }
+    const uint8_t* ac = ab + c0 * a_stride;
+    float* yc = y + c0 * y_stride + r0;
+    switch (nc - c0) {
+      case 3: LanesTile<T, 3>(nb, lanes.data(), ac, a_stride, yc, y_stride, rows); break;
+      case 2: LanesTile<T, 2>(nb, lanes.data(), ac, a_stride, yc, y_stride, rows); break;
+      case 1: LanesTile<T, 1>(nb, lanes.data(), ac, a_stride, yc, y_stride, rows); break;
+      default: break;
+    }
+  }
+}
+
 template <typename T>
 void Gemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
           int64_t nc, float* y, size_t y_stride) {
@@ -345,6 +545,10 @@ void Gemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, 
       DecodeRows<D>(k / kQK_K, static_cast<const uint8_t*>(w), w_stride, nr, static_cast<const uint8_t*>(a), y);
       return;
     }
+  }
+  if (nc >= kLanesMinCols) {
+    GemmLanes<T>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+    return;
   }
   // Decode shares each activation block among 4 rows; with more columns, 2 rows x 4 columns of
   // accumulators fit the 16 registers.

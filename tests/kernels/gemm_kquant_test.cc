@@ -88,13 +88,14 @@ struct Shape {
   int64_t k, nr, nc;
 };
 
-// Row kernels (nc < 6 at AVX-512), column kernels (16-column groups, 4-row tiles) and their edges.
+// Row kernels (nc < 6 at AVX-512), column kernels (16-column groups, 4-row tiles), AVX2's row
+// lanes (16+ columns: 8-row groups, 4-column tiles, leftovers of 1-3 columns) and their edges.
 constexpr Shape kShapes[] = {
     {256, 1, 1},   {256, 3, 1},   {256, 4, 1},   {256, 5, 1},   {512, 9, 1},    {4864, 7, 1},
     {4864, 16, 1}, {256, 2, 2},   {256, 5, 2},   {256, 7, 3},   {512, 3, 4},    {768, 6, 5},
     {256, 1, 6},   {256, 5, 7},   {256, 13, 16}, {512, 17, 17}, {256, 6, 31},   {256, 4, 32},
     {256, 3, 33},  {4864, 9, 2},  {4864, 5, 33}, {4864, 6, 64}, {256, 2, 65},   {512, 33, 8},
-    {1024, 11, 48}, {256, 1, 100},
+    {1024, 11, 48}, {256, 1, 100}, {512, 9, 18},
 };
 
 class KQuantGemmTest : public ::testing::TestWithParam<GgmlType> {};
