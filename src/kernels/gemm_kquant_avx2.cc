@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/avx2_common.h"
 #include "kernels/gemm_kquant_internal.h"
 #include "quant/blocks.h"
 
@@ -359,25 +360,6 @@ struct alignas(32) LaneBlock {
   float dmin[8];
 };
 
-// 8 x 8 transpose of int32 elements: out[g] lane r = in[r] lane g.
-void Transpose8(const __m256i* in, __m256i* out) {
-  __m256i t[8], u[8];
-  for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);
-    t[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);
-  }
-  for (int i = 0; i < 2; ++i) {
-    u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-    u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-    u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-    u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-  }
-  for (int g = 0; g < 4; ++g) {
-    out[g] = _mm256_permute2x128_si256(u[g], u[4 + g], 0x20);
-    out[g + 4] = _mm256_permute2x128_si256(u[g], u[4 + g], 0x31);
-  }
-}
-
 // Super-blocks of rows [0, n) of an 8-row group -> LaneBlocks; missing rows are zeros.
 template <typename T>
 void PrepareLanes(const uint8_t* w, size_t w_stride, int n, int64_t nb, LaneBlock* out) {
@@ -394,24 +376,24 @@ void PrepareLanes(const uint8_t* w, size_t w_stride, int n, int64_t nb, LaneBloc
     __m256i e[8];
     for (int t = 0; t < 8; ++t) {
       for (int r = 0; r < 8; ++r) e[r] = Load256(p[r].q + 32 * t);
-      Transpose8(e, o.w + 8 * t);
+      ::bastion::avx2::Transpose8x8Epi32(e, o.w + 8 * t);
     }
     // Scales doubled into (s, s) pairs: unpacklo gives groups 0-3 | 8-11, unpackhi 4-7 | 12-15.
     __m256i pairs[8];
     for (int r = 0; r < 8; ++r) e[r] = _mm256_unpacklo_epi16(p[r].scales, p[r].scales);
-    Transpose8(e, pairs);
+    ::bastion::avx2::Transpose8x8Epi32(e, pairs);
     for (int g = 0; g < 4; ++g) {
       o.scale[g] = pairs[g];
       o.scale[8 + g] = pairs[4 + g];
     }
     for (int r = 0; r < 8; ++r) e[r] = _mm256_unpackhi_epi16(p[r].scales, p[r].scales);
-    Transpose8(e, pairs);
+    ::bastion::avx2::Transpose8x8Epi32(e, pairs);
     for (int g = 0; g < 4; ++g) {
       o.scale[4 + g] = pairs[g];
       o.scale[12 + g] = pairs[4 + g];
     }
     for (int r = 0; r < 8; ++r) e[r] = T::kHasMin ? p[r].mins : p[r].scales;
-    Transpose8(e, o.xpair);
+    ::bastion::avx2::Transpose8x8Epi32(e, o.xpair);
     for (int r = 0; r < 8; ++r) {
       o.d[r] = p[r].d;
       o.dmin[r] = p[r].dmin;

@@ -17,8 +17,31 @@
 #include <utility>
 
 #include "base/half.h"
+#include "kernels/avx2_common.h"
 #include "kernels/gemm_legacy_internal.h"
 #include "quant/blocks.h"
+
+namespace bastion::avx2 {
+
+__m256i BlockNibbles(const uint8_t* q) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(x), _mm_srli_epi16(x, 4), 1);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+__m256i BlockFifthBits(const uint8_t* qh_bytes) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_bytes, sizeof qh);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(qh)),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
+                       3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+}  // namespace bastion::avx2
 
 namespace bastion::legacy {
 namespace {
@@ -47,33 +70,13 @@ void PrepareQ8_1(const uint8_t* a, int64_t nb, ActBlock* out) {
 
 // ---- Weight blocks ----------------------------------------------------------------------------
 
-// 16 bytes of nibbles -> 32 bytes in element order (low nibbles are elements 0-15).
-__m256i Nibbles(const uint8_t* q) {
-  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(x), _mm_srli_epi16(x, 4), 1);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-}
-
-// 0x10 in byte i where bit i of the block's qh is set.
-__m256i HighBits(const uint8_t* qh_bytes) {
-  uint32_t qh;
-  std::memcpy(&qh, qh_bytes, sizeof qh);
-  const __m256i spread = _mm256_shuffle_epi8(
-      _mm256_set1_epi32(static_cast<int>(qh)),
-      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
-                       3, 3, 3, 3, 3, 3));
-  const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
-  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
-}
-
 struct Q4_1W {
   static constexpr int kBlockBytes = sizeof(BlockQ4_1);
-  static __m256i Unsigned(const uint8_t* p) { return Nibbles(p + 4); }
+  static __m256i Unsigned(const uint8_t* p) { return avx2::BlockNibbles(p + 4); }
 };
 struct Q5_1W {
   static constexpr int kBlockBytes = sizeof(BlockQ5_1);
-  static __m256i Unsigned(const uint8_t* p) { return _mm256_or_si256(Nibbles(p + 8), HighBits(p + 4)); }
+  static __m256i Unsigned(const uint8_t* p) { return _mm256_or_si256(avx2::BlockNibbles(p + 8), avx2::BlockFifthBits(p + 4)); }
 };
 
 float HalfAt(const uint8_t* p) {

@@ -33,8 +33,31 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/avx2_common.h"
 #include "kernels/gemm_legacy_internal.h"
 #include "quant/blocks.h"
+
+namespace bastion::avx2 {
+
+void Transpose8x8Epi32(const __m256i* in, __m256i* out) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int g = 0; g < 4; ++g) {
+    out[g] = _mm256_permute2x128_si256(u[g], u[4 + g], 0x20);
+    out[g + 4] = _mm256_permute2x128_si256(u[g], u[4 + g], 0x31);
+  }
+}
+
+}  // namespace bastion::avx2
 
 namespace bastion::legacy {
 namespace {
@@ -83,32 +106,12 @@ uint16_t LoadU16(const uint8_t* p) {
   return v;
 }
 
-// 16 nibble bytes (byte m: element m low, m + 16 high) -> elements 0-31.
-__m256i Nibbles(const uint8_t* q) {
-  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(x), _mm_srli_epi16(x, 4), 1);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-}
-
-// 0x10 in byte i where bit i of qh is set.
-__m256i FifthBits(const uint8_t* qh_bytes) {
-  uint32_t qh;
-  std::memcpy(&qh, qh_bytes, sizeof qh);
-  const __m256i spread = _mm256_shuffle_epi8(
-      _mm256_set1_epi32(static_cast<int>(qh)),
-      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3,
-                       3, 3));
-  const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
-  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
-}
-
 struct Q4_0W {
   static constexpr int kOffset = 8;
   static constexpr int kBlockBytes = sizeof(BlockQ4_0);
   static float Scale(const uint8_t* row, int64_t b) { return _cvtsh_ss(LoadU16(row + b * kBlockBytes)); }
   static constexpr int kStep = 1;
-  static void Values(const uint8_t* row, int64_t b, __m256i* e) { e[0] = Nibbles(row + b * kBlockBytes + 2); }
+  static void Values(const uint8_t* row, int64_t b, __m256i* e) { e[0] = avx2::BlockNibbles(row + b * kBlockBytes + 2); }
 };
 
 struct Q5_0W {
@@ -118,7 +121,7 @@ struct Q5_0W {
   static constexpr int kStep = 1;
   static void Values(const uint8_t* row, int64_t b, __m256i* e) {
     const uint8_t* p = row + b * kBlockBytes;
-    e[0] = _mm256_or_si256(Nibbles(p + 6), FifthBits(p + 2));
+    e[0] = _mm256_or_si256(avx2::BlockNibbles(p + 6), avx2::BlockFifthBits(p + 2));
   }
 };
 
@@ -150,25 +153,6 @@ struct Q5_0PairsW {
   }
 };
 
-// 8 x 8 transpose of int32 elements: w[g] lane r = e[r] lane g.
-void Transpose(const __m256i* e, __m256i* w) {
-  __m256i t[8], u[8];
-  for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm256_unpacklo_epi32(e[2 * i], e[2 * i + 1]);
-    t[2 * i + 1] = _mm256_unpackhi_epi32(e[2 * i], e[2 * i + 1]);
-  }
-  for (int i = 0; i < 2; ++i) {
-    u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-    u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-    u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-    u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-  }
-  for (int g = 0; g < 4; ++g) {
-    _mm256_store_si256(&w[g], _mm256_permute2x128_si256(u[g], u[4 + g], 0x20));
-    _mm256_store_si256(&w[g + 4], _mm256_permute2x128_si256(u[g], u[4 + g], 0x31));
-  }
-}
-
 // Rows [0, n) of the group starting at `w` -> prepared blocks; missing rows are zeros.
 template <class W>
 void PrepareWeights(const uint8_t* w, size_t w_stride, int n, int64_t nb, WeightBlock* out) {
@@ -187,7 +171,7 @@ void PrepareWeights(const uint8_t* w, size_t w_stride, int n, int64_t nb, Weight
         out[b + i].d[r] = r < n ? W::Scale(w + r * w_stride, b + i) : 0.0f;
       }
     }
-    for (int i = 0; i < kStep; ++i) Transpose(e[i], out[b + i].w);
+    for (int i = 0; i < kStep; ++i) avx2::Transpose8x8Epi32(e[i], out[b + i].w);
   }
 }
 
