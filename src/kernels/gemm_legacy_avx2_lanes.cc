@@ -1,5 +1,5 @@
-// AVX2 prefill kernel for Q4_0 and Q5_0 weights x Q8_0 activations with one output row per int32
-// lane ("row lanes"); the split kernel (gemm_legacy_avx2_split.cc) hands it calls of
+// AVX2 prefill kernel for Q4_0, Q5_0 and Q8_0 weights x Q8_0 activations with one output row per
+// int32 lane ("row lanes"); the split kernel (gemm_legacy_avx2_split.cc) hands it calls of
 // kRowLanesMinCols columns or more.
 //
 // Why: the split kernel keeps the elements of one row in the lanes, so every (row, column, pair
@@ -24,8 +24,12 @@
 // Results differ from the split kernel's only by float rounding order (the int32 block sums are
 // exact in both).
 //
+// Q8_0's signed weights take a tile of their own (TileQ8): fewer savings, but still no horizontal
+// sums and no per-row-and-column unpacking.
+//
 // Measured (Zen 3, 2 threads, `bastion bench -n 0`, alternating with the binary before): Q4_0
-// pp512 ~205 -> ~345 t/s, Q4_K_M (mostly Q5_0) ~212 -> ~275; docs/PERFORMANCE.md.
+// pp512 ~205 -> ~345 t/s, Q4_K_M (mostly Q5_0) ~212 -> ~275, Q8_0 155-169 -> 211-244;
+// docs/PERFORMANCE.md.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -89,12 +93,15 @@ void PrepareAct(const uint8_t* a, int64_t nb, ActBlock* out, int64_t out_stride)
     const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
     ActBlock& o = out[b * out_stride];
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.qs), q);
-    const __m256i s8 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
-    s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
     o.d = _cvtsh_ss(blocks[b].d);
-    o.corr = o.d * static_cast<float>(-kOffset * _mm_cvtsi128_si32(s4));
+    o.corr = 0.0f;
+    if constexpr (kOffset != 0) {
+      const __m256i s8 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+      s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+      o.corr = o.d * static_cast<float>(-kOffset * _mm_cvtsi128_si32(s4));
+    }
   }
 }
 
@@ -122,6 +129,19 @@ struct Q5_0W {
   static void Values(const uint8_t* row, int64_t b, __m256i* e) {
     const uint8_t* p = row + b * kBlockBytes;
     e[0] = _mm256_or_si256(avx2::BlockNibbles(p + 6), avx2::BlockFifthBits(p + 2));
+  }
+};
+
+// Q8_0: signed values, no offset. The tile multiplies |w| by the activations with w's signs
+// moved onto them (vpsignb), the only vpmaddubsw form that cannot saturate for signed 8-bit
+// weights: pair sums up to 2 x 128 x 127 = 32512, so each product is widened on its own.
+struct Q8_0W {
+  static constexpr int kOffset = 0;
+  static constexpr int kBlockBytes = sizeof(BlockQ8_0);
+  static float Scale(const uint8_t* row, int64_t b) { return _cvtsh_ss(LoadU16(row + b * kBlockBytes)); }
+  static constexpr int kStep = 1;
+  static void Values(const uint8_t* row, int64_t b, __m256i* e) {
+    e[0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + b * kBlockBytes + 2));
   }
 };
 
@@ -181,6 +201,26 @@ __m256i Broadcast4(const int8_t* p) {
   float f;
   std::memcpy(&f, p, sizeof f);
   return _mm256_castps_si256(_mm256_set1_ps(f));
+}
+
+// Lane r of acc[i][c] -> row 8i + r of column c; `rows` of the 8 * G are stored.
+template <int G, int C>
+void StoreTile(const __m256 (&acc)[G][C], float* y, size_t y_stride, int rows) {
+#pragma GCC unroll 8
+  for (int i = 0; i < G; ++i) {
+    const int n = std::clamp(rows - i * kLaneRows, 0, kLaneRows);
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      float* out = y + c * y_stride + i * kLaneRows;
+      if (n == kLaneRows) {
+        _mm256_storeu_ps(out, acc[i][c]);
+      } else {
+        alignas(32) float tmp[kLaneRows];
+        _mm256_store_ps(tmp, acc[i][c]);
+        for (int r = 0; r < n; ++r) out[r] = tmp[r];
+      }
+    }
+  }
 }
 
 // G groups of 8 rows x C columns. Group i's prepared blocks at wp[i * nb + b]; `act` is
@@ -245,21 +285,60 @@ void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size
       }
     }
   }
+  StoreTile<G, C>(acc, y, y_stride, rows);
+}
+
+// Q8_0: G groups of 8 rows x C columns. The weights are signed, so vpmaddubsw multiplies |w|
+// by the activations with w's signs moved onto them (vpsignb), the only form that cannot
+// saturate; its pair sums reach 2 x 128 x 127 = 32512, so every product vector is widened by its
+// own vpmaddwd (no int16 sums across groups as in Tile). 8 vpsignb + 8 vpmaddubsw + 8 vpmaddwd per
+// block x 8 rows x column, as the split kernel, but no horizontal sums and the weights unpacked
+// once per call: gemm_bench Q8_0 (k = 4864, 896 rows) 65 -> 90-105 GOP/s on Zen 3.
+// (Tried and no faster there: the activations as two unsigned nibble planes against the signed
+// weights, summed in int16 with the offset returned as -128 x the row sums; the same with the
+// broadcasts made by vpshufd from one 128-bit load per two groups.)
+template <int G, int C>
+void TileQ8(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
+  __m256 acc[G][C];
 #pragma GCC unroll 8
   for (int i = 0; i < G; ++i) {
-    const int n = std::clamp(rows - i * kLaneRows, 0, kLaneRows);
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[i][c] = _mm256_setzero_ps();
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    const ActBlock* ab = act + b * C;
+    __m256i p32[G][C];
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; ++g) {
+      __m256i wg[G], abs_w[G];
+#pragma GCC unroll 8
+      for (int i = 0; i < G; ++i) {
+        wg[i] = _mm256_load_si256(&wp[i * nb + b].w[g]);
+        abs_w[i] = _mm256_abs_epi8(wg[i]);
+      }
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) {
+        const __m256i a4 = Broadcast4(ab[c].qs + 4 * g);
+#pragma GCC unroll 8
+        for (int i = 0; i < G; ++i) {
+          const __m256i wide = _mm256_madd_epi16(_mm256_maddubs_epi16(abs_w[i], _mm256_sign_epi8(a4, wg[i])), ones);
+          p32[i][c] = g == 0 ? wide : _mm256_add_epi32(p32[i][c], wide);
+          asm("" : "+x"(p32[i][c]));  // a chain, as in Tile (else 54 spills at 1 x 4)
+        }
+      }
+    }
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
-      float* out = y + c * y_stride + i * kLaneRows;
-      if (n == kLaneRows) {
-        _mm256_storeu_ps(out, acc[i][c]);
-      } else {
-        alignas(32) float tmp[kLaneRows];
-        _mm256_store_ps(tmp, acc[i][c]);
-        for (int r = 0; r < n; ++r) out[r] = tmp[r];
+      const __m256 da = _mm256_broadcast_ss(&ab[c].d);
+#pragma GCC unroll 8
+      for (int i = 0; i < G; ++i) {
+        const __m256 scale = _mm256_mul_ps(da, _mm256_load_ps(wp[i * nb + b].d));
+        acc[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32[i][c]), scale, acc[i][c]);
       }
     }
   }
+  StoreTile<G, C>(acc, y, y_stride, rows);
 }
 
 // Tile shape: groups of 8 rows (each activation broadcast serves G of them) and columns (each
@@ -267,7 +346,8 @@ void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size
 // accumulators stay in registers.
 // Measured with bench/gemm_bench on Zen 3 (prefill, k = 896, three rounds): Q4_0 2 x 3 at
 // 180-198 GOP/s against 137-186 for 1 x 4 and 130-183 for 2 x 2; for Q5_0, whose int32 sums
-// need registers too, 2 x 3 spills and 1 x 4 was as fast as 2 x 2.
+// need registers too, 2 x 3 spills and 1 x 4 was as fast as 2 x 2. Q8_0 (k = 4864): 1 x 4 and
+// 2 x 2 at 90-105, 1 x 3 85-97, 2 x 1 70-82.
 template <class W>
 constexpr int kGroups = W::kOffset == 8 ? 2 : 1;
 template <class W>
@@ -277,9 +357,13 @@ size_t AlignUp(size_t n) { return (n + 63) / 64 * 64; }
 
 using TileFn = void (*)(const WeightBlock*, const ActBlock*, int64_t, float*, size_t, int);
 
-template <int kOffset, int G, int... I>
+template <class W, int G, int... I>
 constexpr std::array<TileFn, sizeof...(I)> MakeTiles(std::integer_sequence<int, I...>) {
-  return {&Tile<kOffset, G, I + 1>...};
+  if constexpr (W::kOffset == 0) {
+    return {&TileQ8<G, I + 1>...};
+  } else {
+    return {&Tile<W::kOffset, G, I + 1>...};
+  }
 }
 
 template <class W>
@@ -287,7 +371,7 @@ void GemmRowLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const v
                   int64_t nc, float* y, size_t y_stride) {
   constexpr int kTileCols = kCols<W>;
   constexpr int G = kGroups<W>;
-  static constexpr auto kTiles = MakeTiles<W::kOffset, G>(std::make_integer_sequence<int, kTileCols>());
+  static constexpr auto kTiles = MakeTiles<W, G>(std::make_integer_sequence<int, kTileCols>());
   const int64_t nb = k / kQK8_0;
   const size_t act_bytes = AlignUp(static_cast<size_t>(nc * nb) * sizeof(ActBlock));
   const size_t w_bytes = static_cast<size_t>(G * nb) * sizeof(WeightBlock);
@@ -321,6 +405,7 @@ GemmFn GemmRowLanesAvx2(GgmlType weight_type, bool q5_0_pairs) {
   switch (weight_type) {
     case GgmlType::kQ4_0: return GemmRowLanes<Q4_0W>;
     case GgmlType::kQ5_0: return GemmRowLanes<Q5_0W>;
+    case GgmlType::kQ8_0: return GemmRowLanes<Q8_0W>;
     default: return nullptr;
   }
 }

@@ -1,6 +1,5 @@
-// AVX2 kernel for Q4_0, Q5_0 and Q8_0 weights x Q8_0 activations: decode, small batches, and
-// Q8_0 prefill. Q4_0 and Q5_0 calls of kRowLanesMinCols columns or more go to the row-lanes
-// kernel (gemm_legacy_avx2_lanes.cc), which needs fewer multiplies per product once its
+// AVX2 kernel for Q4_0, Q5_0 and Q8_0 weights x Q8_0 activations: decode and small batches.
+// Calls of kRowLanesMinCols columns or more go to the row-lanes kernel (gemm_legacy_avx2_lanes.cc), which needs fewer multiplies per product once its
 // per-call transposition of the weights is spread over enough columns.
 //
 // Why not the general 4 x 2 tile of gemm_legacy_avx2.cc (one block per step, which Q4_1/Q5_1
@@ -320,7 +319,7 @@ constexpr int64_t kRowBlock = 16;
 template <class W>
 void GemmSplit(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
                int64_t nc, float* y, size_t y_stride) {
-  static const GemmFn row_lanes = GemmRowLanesAvx2(W::kType, kPairsOnly<W>);  // nullptr for Q8_0
+  static const GemmFn row_lanes = GemmRowLanesAvx2(W::kType, kPairsOnly<W>);
   if (row_lanes != nullptr && nc >= kRowLanesMinCols) {
     row_lanes(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
     return;

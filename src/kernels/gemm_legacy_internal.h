@@ -33,7 +33,7 @@ GemmFn GemmAvx2(GgmlType weight_type);
 GemmFn GemmSplitAvx2(GgmlType weight_type);
 // Q5_0 weights in WeightLayout::kQ5_0Pairs (kernels/weight_layout.h), same file.
 GemmFn GemmQ5_0PairsAvx2();
-// Q4_0 and Q5_0 (file layout, or kQ5_0Pairs with q5_0_pairs) from kRowLanesMinCols columns on
+// Q4_0, Q5_0 and Q8_0 (Q5_0 in file layout, or kQ5_0Pairs with q5_0_pairs) from kRowLanesMinCols columns on
 // (gemm_legacy_avx2_lanes.cc; the split kernel calls it); nullptr for other types. The
 // threshold: bench/gemm_bench on Zen 3, k = 896, one thread, against the split kernel: at 16
 // columns Q4_0 98-100 -> 115-122 GOP/s, Q5_0 pairs 96-106 -> 112-129; at 8 mixed (67-115 vs

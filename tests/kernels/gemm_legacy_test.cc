@@ -64,7 +64,7 @@ std::vector<Level> Levels() {
 bool Applies(GgmlType t, const Level& lv) {
   switch (lv.variant) {
     case Variant::kRuntime: return true;
-    case Variant::kLanes: return t == GgmlType::kQ4_0 || t == GgmlType::kQ5_0;
+    case Variant::kLanes: return t == GgmlType::kQ4_0 || t == GgmlType::kQ5_0 || t == GgmlType::kQ8_0;
     case Variant::kRows:
     case Variant::kCols: return !IsFloatType(t);
     case Variant::kNoBf16: return t == GgmlType::kBF16;
@@ -392,6 +392,38 @@ TEST(LegacyGemmRowLanes, LargestQuantsStayExact) {
     EXPECT_EQ(ref, got) << TypeName(t);
     EXPECT_EQ(ref[0], (t == GgmlType::kQ4_0 ? 7.0f : 15.0f) * 127 * k) << TypeName(t);
   }
+}
+
+// Q8_0 in row lanes multiplies |w| by sign-moved activations: pair sums up to 2 x 128 x 127 must
+// not saturate, whatever the signs (activations stay within +-127, as our quantizer makes them).
+TEST(LegacyGemmRowLanes, LargestQ8_0WeightsStayExact) {
+  if (DetectSimdLevel() < SimdLevel::kAvx2) GTEST_SKIP() << "no AVX2 here";
+  constexpr int64_t k = 256, nr = 9, nc = 4;
+  constexpr GgmlType t = GgmlType::kQ8_0;
+  const size_t row = RowBytes(t, k);
+  std::vector<uint8_t> w(row * nr), a(row * nc);
+  const uint16_t one = F32ToF16(1.0f);
+  const int8_t w_fill[3] = {-128, 127, -128};  // rows cycle through -128, 127, mixed
+  const int8_t a_fill[nc] = {127, -127, 0, 1};
+  for (int64_t r = 0; r < nr; ++r) {
+    for (int64_t b = 0; b < k / 32; ++b) {
+      uint8_t* blk = w.data() + r * row + b * sizeof(BlockQ8_0);
+      std::memcpy(blk, &one, 2);
+      for (int e = 0; e < 32; ++e) blk[2 + e] = static_cast<uint8_t>(r % 3 == 2 && e % 2 ? int8_t{127} : w_fill[r % 3]);
+    }
+  }
+  for (int64_t c = 0; c < nc; ++c) {
+    for (int64_t b = 0; b < k / 32; ++b) {
+      uint8_t* blk = a.data() + c * row + b * sizeof(BlockQ8_0);
+      std::memcpy(blk, &one, 2);
+      std::memset(blk + 2, static_cast<uint8_t>(a_fill[c]), 32);
+    }
+  }
+  std::vector<float> ref(nr * nc), got(nr * nc);
+  GetGemm(t, SimdLevel::kScalar)(k, w.data(), row, nr, a.data(), row, nc, ref.data(), nr);
+  legacy::GemmRowLanesAvx2(t, false)(k, w.data(), row, nr, a.data(), row, nc, got.data(), nr);
+  EXPECT_EQ(ref, got);
+  EXPECT_EQ(ref[0], -128.0f * 127 * k);
 }
 #endif
 
