@@ -278,7 +278,21 @@ void Tile(const TileArgs& t) {
       }
     }
   };
-  for (int64_t s = 0; s < t.full_steps; ++s) step(s, std::false_type{});
+  int64_t s0 = 0;
+  if constexpr (C == 1) {
+    // Decode: even and odd steps into two accumulators, so consecutive steps' FMAs do not wait
+    // on each other (Zen 3, alternating with the binary before: tg128 Q4_K_M 50-52 -> 53-55
+    // t/s, Q4_0 51-56 -> 51-61; four accumulators were no faster in gemm_bench).
+    __m256 acc_odd = _mm256_setzero_ps();
+    for (; s0 + 1 < t.full_steps; s0 += 2) {
+      step(s0, std::false_type{});
+      std::swap(acc[0], acc_odd);
+      step(s0 + 1, std::false_type{});
+      std::swap(acc[0], acc_odd);
+    }
+    acc[0] = _mm256_add_ps(acc[0], acc_odd);
+  }
+  for (int64_t s = s0; s < t.full_steps; ++s) step(s, std::false_type{});
   if constexpr (!kPairsOnly<W>) {
     if (t.last_single) step(t.full_steps, std::true_type{});
   }
