@@ -132,9 +132,7 @@ struct Q5_0W {
   }
 };
 
-// Q8_0: signed values, no offset. The tile multiplies |w| by the activations with w's signs
-// moved onto them (vpsignb), the only vpmaddubsw form that cannot saturate for signed 8-bit
-// weights: pair sums up to 2 x 128 x 127 = 32512, so each product is widened on its own.
+// Q8_0: signed values, no offset; multiplied by TileQ8.
 struct Q8_0W {
   static constexpr int kOffset = 0;
   static constexpr int kBlockBytes = sizeof(BlockQ8_0);

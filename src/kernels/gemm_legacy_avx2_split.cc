@@ -1,6 +1,7 @@
 // AVX2 kernel for Q4_0, Q5_0 and Q8_0 weights x Q8_0 activations: decode and small batches.
-// Calls of kRowLanesMinCols columns or more go to the row-lanes kernel (gemm_legacy_avx2_lanes.cc), which needs fewer multiplies per product once its
-// per-call transposition of the weights is spread over enough columns.
+// Calls of kRowLanesMinCols columns or more go to the row-lanes kernel
+// (gemm_legacy_avx2_lanes.cc), which needs fewer instructions per product once its per-call
+// transposition of the weights is spread over enough columns.
 //
 // Why not the general 4 x 2 tile of gemm_legacy_avx2.cc (one block per step, which Q4_1/Q5_1
 // still use): without VNNI every weight byte costs several vector instructions (unpack,

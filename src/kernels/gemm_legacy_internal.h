@@ -33,8 +33,9 @@ GemmFn GemmAvx2(GgmlType weight_type);
 GemmFn GemmSplitAvx2(GgmlType weight_type);
 // Q5_0 weights in WeightLayout::kQ5_0Pairs (kernels/weight_layout.h), same file.
 GemmFn GemmQ5_0PairsAvx2();
-// Q4_0, Q5_0 and Q8_0 (Q5_0 in file layout, or kQ5_0Pairs with q5_0_pairs) from kRowLanesMinCols columns on
-// (gemm_legacy_avx2_lanes.cc; the split kernel calls it); nullptr for other types. The
+// Q4_0, Q5_0 and Q8_0 (Q5_0 in file layout, or kQ5_0Pairs with q5_0_pairs) from
+// kRowLanesMinCols columns on (gemm_legacy_avx2_lanes.cc; the split kernel calls it); nullptr for
+// other types (Q8_0 at 16 columns: 73-84 -> 77-99 GOP/s at k = 4864). The
 // threshold: bench/gemm_bench on Zen 3, k = 896, one thread, against the split kernel: at 16
 // columns Q4_0 98-100 -> 115-122 GOP/s, Q5_0 pairs 96-106 -> 112-129; at 8 mixed (67-115 vs
 // 99-105), at 4 the Q5_0 pairs slower (65-69 vs 75-87): the weights' transposition is then

@@ -403,13 +403,14 @@ TEST(LegacyGemmRowLanes, LargestQ8_0WeightsStayExact) {
   const size_t row = RowBytes(t, k);
   std::vector<uint8_t> w(row * nr), a(row * nc);
   const uint16_t one = F32ToF16(1.0f);
-  const int8_t w_fill[3] = {-128, 127, -128};  // rows cycle through -128, 127, mixed
+  // Rows cycle through all -128, all 127, and -128/127 alternating.
+  auto weight = [](int64_t r, int e) -> int8_t { return r % 3 == 1 || (r % 3 == 2 && e % 2 == 1) ? 127 : -128; };
   const int8_t a_fill[nc] = {127, -127, 0, 1};
   for (int64_t r = 0; r < nr; ++r) {
     for (int64_t b = 0; b < k / 32; ++b) {
       uint8_t* blk = w.data() + r * row + b * sizeof(BlockQ8_0);
       std::memcpy(blk, &one, 2);
-      for (int e = 0; e < 32; ++e) blk[2 + e] = static_cast<uint8_t>(r % 3 == 2 && e % 2 ? int8_t{127} : w_fill[r % 3]);
+      for (int e = 0; e < 32; ++e) blk[2 + e] = static_cast<uint8_t>(weight(r, e));
     }
   }
   for (int64_t c = 0; c < nc; ++c) {
