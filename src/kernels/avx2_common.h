@@ -20,4 +20,8 @@ __m256i BlockFifthBits(const uint8_t* qh_bytes);
 // 8 x 8 transpose of int32 elements: out[g] lane r = in[r] lane g. (gemm_legacy_avx2_lanes.cc)
 void Transpose8x8Epi32(const __m256i* in, __m256i* out);
 
+// Lanes 0..n-1 of v to out[0..n), n <= 8 (one unaligned store when n == 8): a row-lanes tile's
+// outputs for its rows. (gemm_legacy_avx2_lanes.cc)
+void StoreLanes(__m256 v, int n, float* out);
+
 }  // namespace bastion::avx2

@@ -472,16 +472,7 @@ void LanesTile(int64_t nb, const LaneBlock* lb, const uint8_t* a, size_t a_strid
     }
   }
 #pragma GCC unroll 8
-  for (int c = 0; c < C; ++c) {
-    float* out = y + c * y_stride;
-    if (rows == 8) {
-      _mm256_storeu_ps(out, acc[c]);
-    } else {
-      alignas(32) float tmp[8];
-      _mm256_store_ps(tmp, acc[c]);
-      for (int r = 0; r < rows; ++r) out[r] = tmp[r];
-    }
-  }
+  for (int c = 0; c < C; ++c) ::bastion::avx2::StoreLanes(acc[c], rows, y + c * y_stride);
 }
 
 constexpr int kLanesCols = 4;

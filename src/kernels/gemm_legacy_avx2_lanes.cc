@@ -61,6 +61,16 @@ void Transpose8x8Epi32(const __m256i* in, __m256i* out) {
   }
 }
 
+void StoreLanes(__m256 v, int n, float* out) {
+  if (n == 8) {
+    _mm256_storeu_ps(out, v);
+    return;
+  }
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, v);
+  for (int r = 0; r < n; ++r) out[r] = tmp[r];
+}
+
 }  // namespace bastion::avx2
 
 namespace bastion::legacy {
@@ -201,6 +211,16 @@ __m256i Broadcast4(const int8_t* p) {
   return _mm256_castps_si256(_mm256_set1_ps(f));
 }
 
+// Clears a tile's G x C accumulators.
+template <int G, int C>
+void ZeroTile(__m256 (&acc)[G][C]) {
+#pragma GCC unroll 8
+  for (int i = 0; i < G; ++i) {
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[i][c] = _mm256_setzero_ps();
+  }
+}
+
 // Lane r of acc[i][c] -> row 8i + r of column c; `rows` of the 8 * G are stored.
 template <int G, int C>
 void StoreTile(const __m256 (&acc)[G][C], float* y, size_t y_stride, int rows) {
@@ -208,16 +228,7 @@ void StoreTile(const __m256 (&acc)[G][C], float* y, size_t y_stride, int rows) {
   for (int i = 0; i < G; ++i) {
     const int n = std::clamp(rows - i * kLaneRows, 0, kLaneRows);
 #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) {
-      float* out = y + c * y_stride + i * kLaneRows;
-      if (n == kLaneRows) {
-        _mm256_storeu_ps(out, acc[i][c]);
-      } else {
-        alignas(32) float tmp[kLaneRows];
-        _mm256_store_ps(tmp, acc[i][c]);
-        for (int r = 0; r < n; ++r) out[r] = tmp[r];
-      }
-    }
+    for (int c = 0; c < C; ++c) avx2::StoreLanes(acc[i][c], n, y + c * y_stride + i * kLaneRows);
   }
 }
 
@@ -228,11 +239,7 @@ void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size
   // Groups whose int16 products may be summed before widening (see the file comment).
   constexpr int kGroupsPerSum = kOffset == 8 ? 8 : 4;
   __m256 acc[G][C];
-#pragma GCC unroll 8
-  for (int i = 0; i < G; ++i) {
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) acc[i][c] = _mm256_setzero_ps();
-  }
+  ZeroTile<G, C>(acc);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
     const ActBlock* ab = act + b * C;
@@ -298,11 +305,7 @@ void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size
 template <int G, int C>
 void TileQ8(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
   __m256 acc[G][C];
-#pragma GCC unroll 8
-  for (int i = 0; i < G; ++i) {
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) acc[i][c] = _mm256_setzero_ps();
-  }
+  ZeroTile<G, C>(acc);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
     const ActBlock* ab = act + b * C;

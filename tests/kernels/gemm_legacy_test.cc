@@ -14,6 +14,7 @@
 #include <cstring>
 #include <ostream>
 #include <random>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -365,31 +366,50 @@ TEST(LegacyGemmPairs, BitEqualToColumnKernel) {
 #endif
 
 #if defined(BASTION_HAVE_AVX2)
+// Activation columns of k Q8_0 values, block scales 1, column c every value fill[c].
+std::vector<uint8_t> ConstantQ8_0Columns(int64_t k, std::span<const int8_t> fill) {
+  const size_t row = RowBytes(GgmlType::kQ8_0, k);
+  std::vector<uint8_t> a(row * fill.size());
+  const uint16_t one = F32ToF16(1.0f);
+  for (size_t c = 0; c < fill.size(); ++c) {
+    for (int64_t b = 0; b < k / 32; ++b) {
+      uint8_t* blk = a.data() + c * row + b * sizeof(BlockQ8_0);
+      std::memcpy(blk, &one, 2);
+      std::memset(blk + 2, static_cast<uint8_t>(fill[c]), 32);
+    }
+  }
+  return a;
+}
+
+// The row-lanes kernel's outputs for weights w (nr rows of type t) x activation columns a, checked
+// bit-equal to the scalar kernel's; returns the scalar ones.
+std::vector<float> ExpectRowLanesExact(GgmlType t, int64_t k, int64_t nr, const std::vector<uint8_t>& w,
+                                       const std::vector<uint8_t>& a) {
+  const size_t w_row = RowBytes(t, k), a_row = RowBytes(GgmlType::kQ8_0, k);
+  const int64_t nc = static_cast<int64_t>(a.size() / a_row);
+  std::vector<float> ref(nr * nc), got(nr * nc);
+  GetGemm(t, SimdLevel::kScalar)(k, w.data(), w_row, nr, a.data(), a_row, nc, ref.data(), nr);
+  legacy::GemmRowLanesAvx2(t, false)(k, w.data(), w_row, nr, a.data(), a_row, nc, got.data(), nr);
+  EXPECT_EQ(ref, got) << TypeName(t);
+  return ref;
+}
+
 // The row-lanes kernel adds a block's int16 products before widening them (all 8 groups for Q4_0,
 // 4 for Q5_0): at the largest weights and activations of either sign, including -128, which our
 // quantizer never makes but a caller's block may hold, those sums must still be exact.
 TEST(LegacyGemmRowLanes, LargestQuantsStayExact) {
   if (DetectSimdLevel() < SimdLevel::kAvx2) GTEST_SKIP() << "no AVX2 here";
-  constexpr int64_t k = 256, nr = 9, nc = 4;
+  constexpr int64_t k = 256, nr = 9;
+  const int8_t fill[] = {127, -127, -128, 0};
+  const std::vector<uint8_t> a = ConstantQ8_0Columns(k, fill);
   for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ5_0}) {
-    const size_t w_row = RowBytes(t, k), a_row = RowBytes(GgmlType::kQ8_0, k);
-    std::vector<uint8_t> w(w_row * nr, 0xFF), a(a_row * nc);
+    const size_t w_row = RowBytes(t, k);
+    std::vector<uint8_t> w(w_row * nr, 0xFF);
     const uint16_t one = F32ToF16(1.0f);
     for (int64_t r = 0; r < nr; ++r) {
       for (int64_t b = 0; b < k / 32; ++b) std::memcpy(w.data() + r * w_row + b * TypeSize(t), &one, 2);
     }
-    const int8_t fill[nc] = {127, -127, -128, 0};
-    for (int64_t c = 0; c < nc; ++c) {
-      for (int64_t b = 0; b < k / 32; ++b) {
-        uint8_t* blk = a.data() + c * a_row + b * sizeof(BlockQ8_0);
-        std::memcpy(blk, &one, 2);
-        std::memset(blk + 2, static_cast<uint8_t>(fill[c]), 32);
-      }
-    }
-    std::vector<float> ref(nr * nc), got(nr * nc);
-    GetGemm(t, SimdLevel::kScalar)(k, w.data(), w_row, nr, a.data(), a_row, nc, ref.data(), nr);
-    legacy::GemmRowLanesAvx2(t, false)(k, w.data(), w_row, nr, a.data(), a_row, nc, got.data(), nr);
-    EXPECT_EQ(ref, got) << TypeName(t);
+    const std::vector<float> ref = ExpectRowLanesExact(t, k, nr, w, a);
     EXPECT_EQ(ref[0], (t == GgmlType::kQ4_0 ? 7.0f : 15.0f) * 127 * k) << TypeName(t);
   }
 }
@@ -398,14 +418,13 @@ TEST(LegacyGemmRowLanes, LargestQuantsStayExact) {
 // not saturate, whatever the signs (activations stay within +-127, as our quantizer makes them).
 TEST(LegacyGemmRowLanes, LargestQ8_0WeightsStayExact) {
   if (DetectSimdLevel() < SimdLevel::kAvx2) GTEST_SKIP() << "no AVX2 here";
-  constexpr int64_t k = 256, nr = 9, nc = 4;
+  constexpr int64_t k = 256, nr = 9;
   constexpr GgmlType t = GgmlType::kQ8_0;
   const size_t row = RowBytes(t, k);
-  std::vector<uint8_t> w(row * nr), a(row * nc);
+  std::vector<uint8_t> w(row * nr);
   const uint16_t one = F32ToF16(1.0f);
   // Rows cycle through all -128, all 127, and -128/127 alternating.
   auto weight = [](int64_t r, int e) -> int8_t { return r % 3 == 1 || (r % 3 == 2 && e % 2 == 1) ? 127 : -128; };
-  const int8_t a_fill[nc] = {127, -127, 0, 1};
   for (int64_t r = 0; r < nr; ++r) {
     for (int64_t b = 0; b < k / 32; ++b) {
       uint8_t* blk = w.data() + r * row + b * sizeof(BlockQ8_0);
@@ -413,17 +432,8 @@ TEST(LegacyGemmRowLanes, LargestQ8_0WeightsStayExact) {
       for (int e = 0; e < 32; ++e) blk[2 + e] = static_cast<uint8_t>(weight(r, e));
     }
   }
-  for (int64_t c = 0; c < nc; ++c) {
-    for (int64_t b = 0; b < k / 32; ++b) {
-      uint8_t* blk = a.data() + c * row + b * sizeof(BlockQ8_0);
-      std::memcpy(blk, &one, 2);
-      std::memset(blk + 2, static_cast<uint8_t>(a_fill[c]), 32);
-    }
-  }
-  std::vector<float> ref(nr * nc), got(nr * nc);
-  GetGemm(t, SimdLevel::kScalar)(k, w.data(), row, nr, a.data(), row, nc, ref.data(), nr);
-  legacy::GemmRowLanesAvx2(t, false)(k, w.data(), row, nr, a.data(), row, nc, got.data(), nr);
-  EXPECT_EQ(ref, got);
+  const int8_t fill[] = {127, -127, 0, 1};
+  const std::vector<float> ref = ExpectRowLanesExact(t, k, nr, w, ConstantQ8_0Columns(k, fill));
   EXPECT_EQ(ref[0], -128.0f * 127 * k);
 }
 #endif
