@@ -36,7 +36,7 @@ namespace {
 struct Options {
   std::vector<GgmlType> types = {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_1,
                                  GgmlType::kQ5_1, GgmlType::kF16,  GgmlType::kBF16, GgmlType::kF32};
-  std::vector<std::string> levels = {"avx2", "avx2_pairs", "avx512", "avx512_nobf16"};
+  std::vector<std::string> levels = {"avx2", "avx2_repacked", "avx512", "avx512_nobf16"};
   int64_t k = 896;
   int64_t nr = 4864;
   int64_t cold_mb = 1024;
@@ -147,27 +147,32 @@ void Run(const Options& o) {
 
     for (const std::string& level : o.levels) {
       GemmFn fn = KernelFor(t, level);
-      // "avx2_pairs": Q5_0 repacked into WeightLayout::kQ5_0Pairs (what Model::Load does at the
-      // AVX2 level), through its kernel.
-      const bool pairs = level == "avx2_pairs";
-      if (pairs && t == GgmlType::kQ5_0 && DetectSimdLevel() >= SimdLevel::kAvx2) {
-        fn = GetLayoutGemm(t, WeightLayout::kQ5_0Pairs, SimdLevel::kAvx2);
+      // "avx2_repacked": the weights in the layout Model::Load repacks them into at the AVX2
+      // level (kernels/weight_layout.h: Q5_0 pairs, Q8_0 lanes), through its kernel.
+      const WeightLayout layout = PreferredLayout(t, o.k, o.nr, SimdLevel::kAvx2);
+      const bool repacked = level == "avx2_repacked";
+      if (repacked) {
+        if (DetectSimdLevel() < SimdLevel::kAvx2 || layout == WeightLayout::kFile ||
+            PreferredLayout(t, 4864, 896, SimdLevel::kAvx2) != layout) {
+          continue;
+        }
+        fn = GetLayoutGemm(t, layout, SimdLevel::kAvx2);
       }
       if (fn == nullptr) continue;
-      std::vector<uint8_t> w_pairs, cold_pairs, wd_pairs;
+      std::vector<uint8_t> w_repacked, cold_repacked, wd_repacked;
       const uint8_t* w_data = w.data();
       const uint8_t* cold_data = cold.data();
       const uint8_t* wd_data = wd.data();
-      if (pairs) {
-        w_pairs = w;
-        cold_pairs = cold;
-        wd_pairs = wd;
-        RepackRows(WeightLayout::kQ5_0Pairs, t, o.k, w_pairs.data(), row, o.nr);
-        RepackRows(WeightLayout::kQ5_0Pairs, t, o.k, cold_pairs.data(), row, o.nr * static_cast<int64_t>(copies));
-        RepackRows(WeightLayout::kQ5_0Pairs, t, kd, wd_pairs.data(), RowBytes(t, kd), nrd);
-        w_data = w_pairs.data();
-        cold_data = cold_pairs.data();
-        wd_data = wd_pairs.data();
+      if (repacked) {
+        w_repacked = w;
+        cold_repacked = cold;
+        wd_repacked = wd;
+        RepackRows(layout, t, o.k, w_repacked.data(), row, o.nr);
+        RepackRows(layout, t, o.k, cold_repacked.data(), row, o.nr * static_cast<int64_t>(copies));
+        RepackRows(layout, t, kd, wd_repacked.data(), RowBytes(t, kd), nrd);
+        w_data = w_repacked.data();
+        cold_data = cold_repacked.data();
+        wd_data = wd_repacked.data();
       }
       const double hot = BestSeconds(o.reps, [&](int64_t) {
         fn(o.k, w_data, row, o.nr, a1.data(), RowBytes(at, o.k), 1, y.data(), static_cast<size_t>(o.nr));

@@ -293,6 +293,37 @@ void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size
   StoreTile<G, C>(acc, y, y_stride, rows);
 }
 
+// Where TileQ8 finds group i's block b: the per-call prepared blocks (file layout) ...
+struct PreparedQ8 {
+  const WeightBlock* wp;  // group i's block b at wp[i * nb + b]
+  int64_t nb;
+  __m256i Vec(int i, int64_t b, int g) const { return _mm256_load_si256(&wp[i * nb + b].w[g]); }
+  __m256 Scales(int i, int64_t b) const { return _mm256_load_ps(wp[i * nb + b].d); }
+  void Prefetch(int64_t) const {}
+};
+
+// ... or the load-time layout (WeightLayout::kQ8_0Lanes, kernels/weight_layout.h): the same
+// vectors at 16 + 32 g in each 272-byte block, the 8 scales as F16 before them.
+struct LanesQ8 {
+  static constexpr size_t kBlockBytes = 272;
+  const uint8_t* w;    // the first group's first block
+  size_t group_bytes;  // 8 rows
+  const uint8_t* At(int i, int64_t b) const { return w + i * group_bytes + static_cast<size_t>(b) * kBlockBytes; }
+  __m256i Vec(int i, int64_t b, int g) const {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(At(i, b) + 16 + 32 * g));
+  }
+  __m256 Scales(int i, int64_t b) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(At(i, b))));
+  }
+  // Decode streams each group once: kDecodePrefetchBytes ahead, every line of the block there
+  // (five 64-byte steps cover 272 bytes whatever the alignment).
+  void Prefetch(int64_t b) const {
+    const char* p = reinterpret_cast<const char*>(At(0, b)) + kDecodePrefetchBytes;
+    for (int l = 0; l < 5; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+  }
+  static constexpr int64_t kDecodePrefetchBytes = 2048;
+};
+
 // Q8_0: G groups of 8 rows x C columns. The weights are signed, so vpmaddubsw multiplies |w|
 // by the activations with w's signs moved onto them (vpsignb), the only form that cannot
 // saturate; its pair sums reach 2 x 128 x 127 = 32512, so every product vector is widened by its
@@ -302,12 +333,14 @@ void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size
 // (Tried and no faster there: the activations as two unsigned nibble planes against the signed
 // weights, summed in int16 with the offset returned as -128 x the row sums; the same with the
 // broadcasts made by vpshufd from one 128-bit load per two groups.)
-template <int G, int C>
-void TileQ8(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
+// kPrefetch: decode's software prefetch of the weight stream (Src::Prefetch).
+template <class Src, int G, int C, bool kPrefetch = false>
+void TileQ8(const Src& src, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
   __m256 acc[G][C];
   ZeroTile<G, C>(acc);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
+    if constexpr (kPrefetch) src.Prefetch(b);
     const ActBlock* ab = act + b * C;
     __m256i p32[G][C];
 #pragma GCC unroll 8
@@ -315,7 +348,7 @@ void TileQ8(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, si
       __m256i wg[G], abs_w[G];
 #pragma GCC unroll 8
       for (int i = 0; i < G; ++i) {
-        wg[i] = _mm256_load_si256(&wp[i * nb + b].w[g]);
+        wg[i] = src.Vec(i, b, g);
         abs_w[i] = _mm256_abs_epi8(wg[i]);
       }
 #pragma GCC unroll 8
@@ -330,11 +363,11 @@ void TileQ8(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, si
       }
     }
 #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) {
-      const __m256 da = _mm256_broadcast_ss(&ab[c].d);
+    for (int i = 0; i < G; ++i) {
+      const __m256 dw = src.Scales(i, b);
 #pragma GCC unroll 8
-      for (int i = 0; i < G; ++i) {
-        const __m256 scale = _mm256_mul_ps(da, _mm256_load_ps(wp[i * nb + b].d));
+      for (int c = 0; c < C; ++c) {
+        const __m256 scale = _mm256_mul_ps(_mm256_broadcast_ss(&ab[c].d), dw);
         acc[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32[i][c]), scale, acc[i][c]);
       }
     }
@@ -358,10 +391,15 @@ size_t AlignUp(size_t n) { return (n + 63) / 64 * 64; }
 
 using TileFn = void (*)(const WeightBlock*, const ActBlock*, int64_t, float*, size_t, int);
 
+template <int G, int C>
+void PreparedTileQ8(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
+  TileQ8<PreparedQ8, G, C>(PreparedQ8{wp, nb}, act, nb, y, y_stride, rows);
+}
+
 template <class W, int G, int... I>
 constexpr std::array<TileFn, sizeof...(I)> MakeTiles(std::integer_sequence<int, I...>) {
   if constexpr (W::kOffset == 0) {
-    return {&TileQ8<G, I + 1>...};
+    return {&PreparedTileQ8<G, I + 1>...};
   } else {
     return {&Tile<W::kOffset, G, I + 1>...};
   }
@@ -399,6 +437,52 @@ void GemmRowLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const v
   }
 }
 
+// Q8_0 in WeightLayout::kQ8_0Lanes, every column count: nothing to prepare but the activations.
+// Decode (one column) runs groups one at a time with the weight stream prefetched (~50
+// instructions per 8 rows x 32 elements against ~84 for the split kernel's steps: gemm_bench Q8_0
+// decode with the weights in cache 16-22 -> 36-44 GB/s, though through the model decode stays at
+// the memory's rate); more columns run the prefill tile in column tiles, as GemmRowLanes does
+// after preparing the weights (pp512 Q8_0 alternating with the binary before, five rounds:
+// median 215 -> 234 t/s).
+// (Tried for prefill and no faster in the model: the products in int16, two vpmaddwd per 8 rows x
+// 4 elements on sign-extended weights instead of vpsignb + vpmaddubsw + vpmaddwd, which a
+// register-only microbenchmark put at 0.73x the cycles; in the tile the sign extensions and the
+// doubled vpaddd load the other two pipes as much, docs/PERFORMANCE.md.)
+using LanesTileFn = void (*)(const LanesQ8&, const ActBlock*, int64_t, float*, size_t, int);
+
+template <int... I>
+constexpr std::array<LanesTileFn, sizeof...(I)> MakeLanesTiles(std::integer_sequence<int, I...>) {
+  return {&TileQ8<LanesQ8, 1, I + 1>...};
+}
+
+void GemmQ8_0Lanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
+                   int64_t nc, float* y, size_t y_stride) {
+  constexpr int kTileCols = kCols<Q8_0W>;
+  static constexpr auto kTiles = MakeLanesTiles(std::make_integer_sequence<int, kTileCols>());
+  const int64_t nb = k / kQK8_0;
+  auto* act = static_cast<ActBlock*>(ThreadScratch(static_cast<size_t>(nc * nb) * sizeof(ActBlock)));
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int64_t c = 0; c < nc; ++c) {
+    const int64_t c0 = c / kTileCols * kTileCols;
+    const int64_t cc = std::min<int64_t>(kTileCols, nc - c0);
+    PrepareAct<0>(ab + c * a_stride, nb, act + c0 * nb + (c - c0), cc);
+  }
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const size_t group_bytes = kLaneRows * w_stride;
+  for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
+    const LanesQ8 src{wb + r0 * w_stride, group_bytes};
+    if (nc == 1) {
+      TileQ8<LanesQ8, 1, 1, true>(src, act, nb, y + r0, y_stride, rows);
+      continue;
+    }
+    for (int64_t c0 = 0; c0 < nc; c0 += kTileCols) {
+      const int cc = static_cast<int>(std::min<int64_t>(kTileCols, nc - c0));
+      kTiles[cc - 1](src, act + c0 * nb, nb, y + c0 * y_stride + r0, y_stride, rows);
+    }
+  }
+}
+
 }  // namespace
 
 GemmFn GemmRowLanesAvx2(GgmlType weight_type, bool q5_0_pairs) {
@@ -410,5 +494,7 @@ GemmFn GemmRowLanesAvx2(GgmlType weight_type, bool q5_0_pairs) {
     default: return nullptr;
   }
 }
+
+GemmFn GemmQ8_0LanesAvx2() { return GemmQ8_0Lanes; }
 
 }  // namespace bastion::legacy

@@ -33,8 +33,9 @@ constexpr int64_t kPrefillMinTokens = 8;
 // chunk's weights re-arranged: 2048 rows of 896 F16 elements split in two = 7 MiB).
 constexpr int64_t kAllTokensMaxRows = 2048;
 
-// Decode shares are cut in units of this many rows (the row kernels' tile height).
-constexpr int64_t kUnitRows = 4;
+// Decode shares are cut in units of this many rows: a multiple of the row kernels' tile heights
+// and of every weight layout's row group (LayoutRowGroup; kQ8_0Lanes interleaves 8 rows).
+constexpr int64_t kUnitRows = 8;
 // Bytes a thread takes from the front of its own share per kernel call: large enough that the
 // per-call setup (activation preparation, the atomic) is noise, small enough that little is left
 // unstealable when the other thread runs dry.
@@ -107,7 +108,9 @@ void MatMulEngine::RunImpl(const float* x, const float* up, int64_t n_tokens, in
   gemms_.resize(jobs.size());
   token_tiles_.resize(jobs.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
-    gemms_[j] = GetLayoutGemm(jobs[j].weight->type, jobs[j].weight->layout, level_);
+    const WeightLayout layout = jobs[j].weight->layout;
+    BASTION_CHECK(kUnitRows % LayoutRowGroup(layout) == 0 && kRowAlign % LayoutRowGroup(layout) == 0);
+    gemms_[j] = GetLayoutGemm(jobs[j].weight->type, layout, level_);
     token_tiles_[j] = PrefillTokenTile(jobs[j].weight->type, level_);
   }
 

@@ -9,6 +9,7 @@
 #include "base/check.h"
 #include "kernels/gemm_legacy_internal.h"
 #include "quant/blocks.h"
+#include "quant/quantize.h"
 
 namespace bastion {
 namespace {
@@ -77,22 +78,83 @@ void CheckPairsShape(GgmlType type, int64_t k) {
 }
 
 // Rows handed to the file-layout kernel per call by UnpackingGemm: enough for the kernels' row
-// tiles, few enough to stay in L1/L2 (at k = 4864, 16 rows are 53 KiB).
+// tiles, few enough to stay in L1/L2 (at k = 4864, 16 rows are 53 KiB); a multiple of every
+// layout's row group.
 constexpr int64_t kUnpackRows = 16;
 
-template <SimdLevel kLevel>
+template <WeightLayout kLayout, GgmlType kType, SimdLevel kLevel>
 void UnpackingGemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nc,
                    float* y, size_t y_stride) {
-  const GemmFn inner = GetGemm(GgmlType::kQ5_0, kLevel);
-  const size_t row_bytes = static_cast<size_t>(k / kQK5_0) * sizeof(BlockQ5_0);
+  const GemmFn inner = GetGemm(kType, kLevel);
+  const int64_t group = LayoutRowGroup(kLayout);
+  const size_t row_bytes = RowBytes(kType, k);
   thread_local std::vector<uint8_t> rows;
   rows.resize(row_bytes * kUnpackRows);
   const auto* wb = static_cast<const uint8_t*>(w);
   for (int64_t r0 = 0; r0 < nr; r0 += kUnpackRows) {
     const int64_t n = std::min(kUnpackRows, nr - r0);
-    for (int64_t r = 0; r < n; ++r) std::memcpy(rows.data() + r * row_bytes, wb + (r0 + r) * w_stride, row_bytes);
-    UnpackRows(WeightLayout::kQ5_0Pairs, GgmlType::kQ5_0, k, rows.data(), row_bytes, n);
+    // Whole groups: the layout's contract lets the last one be read past nr.
+    const int64_t n_whole = (n + group - 1) / group * group;
+    for (int64_t r = 0; r < n_whole; ++r) std::memcpy(rows.data() + r * row_bytes, wb + (r0 + r) * w_stride, row_bytes);
+    UnpackRows(kLayout, kType, k, rows.data(), row_bytes, n_whole);
     inner(k, rows.data(), row_bytes, n, a, a_stride, nc, y + r0, y_stride);
+  }
+}
+
+template <WeightLayout kLayout, GgmlType kType>
+GemmFn UnpackingGemmAt(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kScalar: return UnpackingGemm<kLayout, kType, SimdLevel::kScalar>;
+    case SimdLevel::kAvx2: return UnpackingGemm<kLayout, kType, SimdLevel::kAvx2>;
+    case SimdLevel::kAvx512: return UnpackingGemm<kLayout, kType, SimdLevel::kAvx512>;
+  }
+  return nullptr;
+}
+
+// ---- kQ8_0Lanes ----------------------------------------------------------------------------------
+
+constexpr int kLaneRows = 8;
+constexpr size_t kLanesBlockBytes = kLaneRows * sizeof(BlockQ8_0);
+static_assert(kLanesBlockBytes == 272);
+
+// Where row r (0-7) of a group keeps block b's scale and its quants 4g .. 4g+3.
+size_t LanesScaleAt(int64_t b, int r) { return static_cast<size_t>(b) * kLanesBlockBytes + 2 * static_cast<size_t>(r); }
+size_t LanesQuantsAt(int64_t b, int r, int g) {
+  return static_cast<size_t>(b) * kLanesBlockBytes + 16 + 32 * static_cast<size_t>(g) + 4 * static_cast<size_t>(r);
+}
+
+// One group of 8 file-layout rows (nb blocks each, contiguous at `file`) <-> the group's bytes.
+void LanesFromFile(const uint8_t* file, int64_t nb, uint8_t* group) {
+  for (int r = 0; r < kLaneRows; ++r) {
+    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(file + static_cast<size_t>(r * nb) * sizeof(BlockQ8_0));
+    for (int64_t b = 0; b < nb; ++b) {
+      std::memcpy(group + LanesScaleAt(b, r), &blocks[b].d, 2);
+      for (int g = 0; g < 8; ++g) std::memcpy(group + LanesQuantsAt(b, r, g), blocks[b].qs + 4 * g, 4);
+    }
+  }
+}
+
+void FileRowFromLanes(const uint8_t* group, int64_t nb, int r, BlockQ8_0* row) {
+  for (int64_t b = 0; b < nb; ++b) {
+    std::memcpy(&row[b].d, group + LanesScaleAt(b, r), 2);
+    for (int g = 0; g < 8; ++g) std::memcpy(row[b].qs + 4 * g, group + LanesQuantsAt(b, r, g), 4);
+  }
+}
+
+void ConvertLanes(bool to_lanes, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
+  BASTION_CHECK(type == GgmlType::kQ8_0 && k % kQK8_0 == 0 && n_rows % kLaneRows == 0);
+  const int64_t nb = k / kQK8_0;
+  BASTION_CHECK(row_bytes == static_cast<size_t>(nb) * sizeof(BlockQ8_0));
+  const size_t group_bytes = kLaneRows * row_bytes;
+  std::vector<uint8_t> copy(group_bytes);
+  for (int64_t r0 = 0; r0 < n_rows; r0 += kLaneRows) {
+    uint8_t* group = rows + static_cast<size_t>(r0) * row_bytes;
+    std::memcpy(copy.data(), group, group_bytes);
+    if (to_lanes) {
+      LanesFromFile(copy.data(), nb, group);
+    } else {
+      for (int r = 0; r < kLaneRows; ++r) FileRowFromLanes(copy.data(), nb, r, reinterpret_cast<BlockQ8_0*>(group + r * row_bytes));
+    }
   }
 }
 
@@ -102,11 +164,14 @@ const char* WeightLayoutName(WeightLayout layout) {
   switch (layout) {
     case WeightLayout::kFile: return "file";
     case WeightLayout::kQ5_0Pairs: return "q5_0-pairs";
+    case WeightLayout::kQ8_0Lanes: return "q8_0-lanes";
   }
   return "?";
 }
 
-WeightLayout PreferredLayout(GgmlType type, int64_t k, SimdLevel level) {
+int64_t LayoutRowGroup(WeightLayout layout) { return layout == WeightLayout::kQ8_0Lanes ? kLaneRows : 1; }
+
+WeightLayout PreferredLayout(GgmlType type, int64_t k, int64_t n_rows, SimdLevel level) {
   static const bool off = [] {
     const char* v = std::getenv("BASTION_REPACK");
     return v != nullptr && std::strcmp(v, "off") == 0;
@@ -115,9 +180,13 @@ WeightLayout PreferredLayout(GgmlType type, int64_t k, SimdLevel level) {
 #if defined(BASTION_HAVE_AVX2)
   // Only the AVX2 kernel has a variant for it; the AVX-512 kernels read the file's layout.
   if (level == SimdLevel::kAvx2 && type == GgmlType::kQ5_0 && k % (2 * kQK5_0) == 0) return WeightLayout::kQ5_0Pairs;
+  if (level == SimdLevel::kAvx2 && type == GgmlType::kQ8_0 && k % kQK8_0 == 0 && n_rows % kLaneRows == 0) {
+    return WeightLayout::kQ8_0Lanes;
+  }
 #else
   (void)type;
   (void)k;
+  (void)n_rows;
   (void)level;
 #endif
   return WeightLayout::kFile;
@@ -147,24 +216,60 @@ void ConvertRows(bool to_pairs, GgmlType type, int64_t k, uint8_t* rows, size_t 
 }  // namespace
 
 void RepackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
-  if (layout != WeightLayout::kFile) ConvertRows(true, type, k, rows, row_bytes, n_rows);
+  switch (layout) {
+    case WeightLayout::kFile: return;
+    case WeightLayout::kQ5_0Pairs: return ConvertRows(true, type, k, rows, row_bytes, n_rows);
+    case WeightLayout::kQ8_0Lanes: return ConvertLanes(true, type, k, rows, row_bytes, n_rows);
+  }
 }
 
 void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
-  if (layout != WeightLayout::kFile) ConvertRows(false, type, k, rows, row_bytes, n_rows);
+  switch (layout) {
+    case WeightLayout::kFile: return;
+    case WeightLayout::kQ5_0Pairs: return ConvertRows(false, type, k, rows, row_bytes, n_rows);
+    case WeightLayout::kQ8_0Lanes: return ConvertLanes(false, type, k, rows, row_bytes, n_rows);
+  }
+}
+
+void DequantizeLayoutRow(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* rows, size_t row_bytes,
+                         int64_t row, float* out) {
+  const uint8_t* file_row = rows + static_cast<size_t>(row) * row_bytes;
+  thread_local std::vector<uint8_t> unpacked;
+  switch (layout) {
+    case WeightLayout::kFile: break;
+    case WeightLayout::kQ5_0Pairs:
+      unpacked.assign(file_row, file_row + row_bytes);
+      UnpackRows(layout, type, k, unpacked.data(), row_bytes, 1);
+      file_row = unpacked.data();
+      break;
+    case WeightLayout::kQ8_0Lanes: {
+      BASTION_CHECK(type == GgmlType::kQ8_0);
+      const int64_t nb = k / kQK8_0;
+      unpacked.resize(row_bytes);
+      FileRowFromLanes(rows + static_cast<size_t>(row / kLaneRows * kLaneRows) * row_bytes, nb,
+                       static_cast<int>(row % kLaneRows), reinterpret_cast<BlockQ8_0*>(unpacked.data()));
+      file_row = unpacked.data();
+      break;
+    }
+  }
+  DequantizeRow(type, file_row, out, k);
 }
 
 GemmFn GetLayoutGemm(GgmlType type, WeightLayout layout, SimdLevel level) {
-  if (layout == WeightLayout::kFile) return GetGemm(type, level);
-  BASTION_CHECK(type == GgmlType::kQ5_0);
-  switch (level) {
-    case SimdLevel::kScalar: return UnpackingGemm<SimdLevel::kScalar>;
+  switch (layout) {
+    case WeightLayout::kFile: return GetGemm(type, level);
+    case WeightLayout::kQ5_0Pairs:
+      BASTION_CHECK(type == GgmlType::kQ5_0);
 #if defined(BASTION_HAVE_AVX2)
-    case SimdLevel::kAvx2: return legacy::GemmQ5_0PairsAvx2();
-#else
-    case SimdLevel::kAvx2: return UnpackingGemm<SimdLevel::kAvx2>;
+      if (level == SimdLevel::kAvx2) return legacy::GemmQ5_0PairsAvx2();
 #endif
-    case SimdLevel::kAvx512: return UnpackingGemm<SimdLevel::kAvx512>;
+      return UnpackingGemmAt<WeightLayout::kQ5_0Pairs, GgmlType::kQ5_0>(level);
+    case WeightLayout::kQ8_0Lanes:
+      BASTION_CHECK(type == GgmlType::kQ8_0);
+#if defined(BASTION_HAVE_AVX2)
+      if (level == SimdLevel::kAvx2) return legacy::GemmQ8_0LanesAvx2();
+#endif
+      return UnpackingGemmAt<WeightLayout::kQ8_0Lanes, GgmlType::kQ8_0>(level);
   }
   return nullptr;
 }

@@ -17,6 +17,17 @@
 // i, and of hi's byte p bit 4+q: so broadcasting the 8 bytes to all four 64-bit lanes and
 // shifting lane q left by 4-q (lo) or right by q (hi) brings every element's bit to bit 4 of its
 // own byte. Measured: Q5_0 decode on Zen 3 (no VNNI), docs/PERFORMANCE.md.
+//
+// kQ8_0Lanes: Q8_0 rows in groups of 8 (the matrix's row count a multiple of 8, rows contiguous),
+// each group's 8 rows interleaved block by block in the bytes the group occupies. Block b of
+// group j starts at byte 8 j row_bytes + 272 b (272 = 8 x 34, the size of 8 blocks):
+//   bytes 0-15     the F16 scales of rows 8j .. 8j+7
+//   bytes 16-271   8 vectors of 32 bytes; in vector g, bytes 4r .. 4r+3 are quants 4g .. 4g+3 of
+//                  row 8j + r
+// That is the order the AVX2 row-lanes kernel (gemm_legacy_avx2_lanes.cc) multiplies in (one
+// output row per int32 lane), so neither decode nor prefill transposes weights per call. A kernel
+// call must start at a group's first row; its last group is read whole even where the call
+// stops short of its last row (those rows' outputs are not written).
 #pragma once
 
 #include <cstddef>
@@ -30,17 +41,23 @@ namespace bastion {
 enum class WeightLayout : uint8_t {
   kFile = 0,      // as stored in the GGUF file
   kQ5_0Pairs = 1, // Q5_0, even block count per row (see above)
+  kQ8_0Lanes = 2, // Q8_0, rows in groups of 8 (see above)
 };
+
+// Rows per interleaved group: 8 for kQ8_0Lanes, 1 for the layouts that keep rows apart. Callers
+// split a matrix only at multiples of it.
+int64_t LayoutRowGroup(WeightLayout layout);
 
 const char* WeightLayoutName(WeightLayout layout);
 
-// The layout to repack a (type, k-element rows) matrix into when its products will run at
-// `level`; kFile where nothing is gained (or the shape does not allow it), and always with
-// BASTION_REPACK=off in the environment (for comparisons).
-WeightLayout PreferredLayout(GgmlType type, int64_t k, SimdLevel level);
+// The layout to repack a matrix of n_rows rows of k elements of `type` into when its products
+// will run at `level`; kFile where nothing is gained (or the shape does not allow it), and always
+// with BASTION_REPACK=off in the environment (for comparisons).
+WeightLayout PreferredLayout(GgmlType type, int64_t k, int64_t n_rows, SimdLevel level);
 
 // Rewrites n_rows rows of `type` (k elements, row_bytes apart) from the file's layout into
-// `layout`, in place; and back. The byte size does not change.
+// `layout`, in place; and back. The byte size does not change. kQ8_0Lanes: row_bytes is the
+// row size (rows contiguous) and n_rows a multiple of 8.
 void RepackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows);
 void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows);
 
@@ -50,6 +67,15 @@ void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, si
 // levels rows are unpacked into a scratch buffer a few at a time and given to
 // GetGemm(type, level) (bit-identical at kScalar; at kAvx512 that kernel's arithmetic, though
 // its row tiling may then differ).
+// kQ8_0Lanes at kAvx2 runs the row-lanes kernel from the layout (the same arithmetic as the
+// row-lanes kernel on the file's layout, which the split kernel uses only from kRowLanesMinCols
+// columns: so results equal GetGemm(kQ8_0, kAvx2)'s within the kernels' float-order bound).
 GemmFn GetLayoutGemm(GgmlType type, WeightLayout layout, SimdLevel level);
+
+// Row `row` of a matrix in `layout` (rows as RepackRows was given them), dequantized to k floats:
+// what DequantizeRow gives for the row in the file's layout (embedding lookups read the output
+// head's matrix when the two are tied).
+void DequantizeLayoutRow(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* rows, size_t row_bytes,
+                         int64_t row, float* out);
 
 }  // namespace bastion

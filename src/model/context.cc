@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "kernels/weight_layout.h"
 #include "quant/quantize.h"
 
 namespace bastion {
@@ -203,7 +204,7 @@ void InferenceContext::ForwardPiece(std::span<const int32_t> tokens, std::span<c
   // Token embeddings (rows of token_embd, dequantized) and RoPE angles.
   for_tokens([&](int t) {
     const WeightMatrix& e = w.token_embd;
-    DequantizeRow(e.type, e.data + static_cast<size_t>(tokens[t]) * e.row_bytes, x_.data() + static_cast<size_t>(t) * C, C);
+    DequantizeLayoutRow(e.layout, e.type, C, e.data, e.row_bytes, tokens[t], x_.data() + static_cast<size_t>(t) * C);
     RopeAngles(static_cast<float>(tok_pos[t]) * cfg.rope_freq_scale, cfg.head_dim, cfg.rope_freq_base,
                rope_.data() + static_cast<size_t>(t) * cfg.head_dim);
   });

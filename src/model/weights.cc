@@ -185,12 +185,23 @@ Result<ModelWeights> BindModelWeights(const GgufFile& gguf, const ModelConfig& c
 
 Status RepackForKernels(GgufFile& gguf, SimdLevel level, ModelWeights* weights) {
   std::vector<std::pair<WeightMatrix*, WeightLayout>> candidates;
-  std::vector<const WeightMatrix*> all = {&weights->token_embd, &weights->output};
+  // Tied embeddings: `output` is a copy of token_embd's binding (the same bytes), repacked with it
+  // below, so it is neither a candidate nor an "other" matrix it would overlap.
+  const bool tied = weights->output.data == weights->token_embd.data;
+  std::vector<const WeightMatrix*> all = {&weights->token_embd};
+  if (!tied) all.push_back(&weights->output);
+  auto consider = [&](WeightMatrix* m) {
+    const WeightLayout layout = PreferredLayout(m->type, m->n_in, m->n_out, level);
+    if (layout != WeightLayout::kFile) candidates.emplace_back(m, layout);
+  };
+  // The output head (and so the embedding table it is tied to: lookups unpack their rows,
+  // DequantizeLayoutRow).
+  consider(&weights->token_embd);
+  if (!tied) consider(&weights->output);
   for (LayerWeights& l : weights->layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
       all.push_back(m);
-      const WeightLayout layout = PreferredLayout(m->type, m->n_in, level);
-      if (layout != WeightLayout::kFile) candidates.emplace_back(m, layout);
+      consider(m);
     }
   }
   // A matrix whose bytes overlap another's (a crafted file can point two tensors at the same
@@ -216,6 +227,7 @@ Status RepackForKernels(GgufFile& gguf, SimdLevel level, ModelWeights* weights) 
     }
   };
   if (auto edited = gguf.mutable_mapped_file().EditInMemory(repack); !edited.ok()) return edited.error();
+  if (tied) weights->output.layout = weights->token_embd.layout;
   return OkStatus();
 }
 

@@ -50,11 +50,11 @@ Result<ModelConfig> ReadModelConfig(const GgufFile& gguf);
 // Binds every tensor of the model, checking names, shapes (expected vs actual) and types.
 Result<ModelWeights> BindModelWeights(const GgufFile& gguf, const ModelConfig& config);
 
-// Rewrites the layer matrices that `level`'s kernels prefer in another layout
-// (kernels/weight_layout.h) in place and records the layout in their WeightMatrix, when the
-// file's bytes were read into memory (FileResidency::kInMemory); a mapped file is left as it is.
-// The embedding and the output head keep the file's layout (embedding rows are also read one
-// at a time). Every level's kernels accept the result.
+// Rewrites the matrices that `level`'s kernels prefer in another layout (kernels/weight_layout.h)
+// in place and records the layout in their WeightMatrix, when the file's bytes were read into
+// memory (FileResidency::kInMemory); a mapped file is left as it is. The output head is one of
+// them, and with it the embedding table when the two are tied (embedding lookups read rows
+// through DequantizeLayoutRow). Every level's kernels accept the result.
 Status RepackForKernels(GgufFile& gguf, SimdLevel level, ModelWeights* weights);
 
 }  // namespace bastion

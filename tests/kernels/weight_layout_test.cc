@@ -98,14 +98,17 @@ TEST(WeightLayoutTest, Q5_0PairsBitPlacementIsTheDocumentedOne) {
   }
 }
 
-TEST(WeightLayoutTest, PreferredLayoutOnlyWherePairsFitAndAvx2Runs) {
-  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, SimdLevel::kScalar), WeightLayout::kFile);
-  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, SimdLevel::kAvx512), WeightLayout::kFile);
-  EXPECT_EQ(PreferredLayout(GgmlType::kQ4_0, 896, SimdLevel::kAvx2), WeightLayout::kFile);
-  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 96, SimdLevel::kAvx2), WeightLayout::kFile);  // 3 blocks
+TEST(WeightLayoutTest, PreferredLayoutOnlyWhereTheShapeFitsAndAvx2Runs) {
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 64, SimdLevel::kScalar), WeightLayout::kFile);
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 64, SimdLevel::kAvx512), WeightLayout::kFile);
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 64, SimdLevel::kAvx512), WeightLayout::kFile);
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ4_0, 896, 64, SimdLevel::kAvx2), WeightLayout::kFile);
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 96, 64, SimdLevel::kAvx2), WeightLayout::kFile);  // 3 blocks
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 60, SimdLevel::kAvx2), WeightLayout::kFile);  // 7.5 groups
 #if defined(BASTION_HAVE_AVX2)
   if (std::getenv("BASTION_REPACK") == nullptr) {
-    EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, SimdLevel::kAvx2), WeightLayout::kQ5_0Pairs);
+    EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 60, SimdLevel::kAvx2), WeightLayout::kQ5_0Pairs);
+    EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 96, 64, SimdLevel::kAvx2), WeightLayout::kQ8_0Lanes);
   }
 #endif
   EXPECT_EQ(GetLayoutGemm(GgmlType::kF16, WeightLayout::kFile, SimdLevel::kScalar),
@@ -151,6 +154,112 @@ TEST(WeightLayoutTest, Q5_0PairsGemmEqualsTheFileLayoutKernelAtEveryLevel) {
               const double tol = (2.0 * static_cast<double>(k / kQK5_0) + 64) * std::ldexp(1.0, -24) * abs_sum;
               const size_t i = static_cast<size_t>(c) * y_stride + static_cast<size_t>(r);
               ASSERT_LE(std::fabs(static_cast<double>(got[i]) - want[i]), tol) << "k=" << k << " r=" << r << " c=" << c;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// kQ8_0Lanes: every byte where the layout documents it, the way back lossless, and each row
+// readable on its own (embedding lookups).
+TEST(WeightLayoutTest, Q8_0LanesRoundTripsAndPlacesEveryByte) {
+  for (const int64_t k : {32, 96, 896}) {
+    const int64_t nr = 24, nb = k / kQK8_0;
+    const size_t row = RowBytes(GgmlType::kQ8_0, k);
+    const auto original = QuantizedRows(GgmlType::kQ8_0, k, nr, static_cast<uint32_t>(k));
+    auto packed = original;
+    RepackRows(WeightLayout::kQ8_0Lanes, GgmlType::kQ8_0, k, packed.data(), row, nr);
+    const auto* file = reinterpret_cast<const BlockQ8_0*>(original.data());
+    for (int64_t r = 0; r < nr; ++r) {
+      const uint8_t* group = packed.data() + static_cast<size_t>(r / 8 * 8) * row;
+      for (int64_t b = 0; b < nb; ++b) {
+        const BlockQ8_0& want = file[r * nb + b];
+        const uint8_t* block = group + b * 272;
+        ASSERT_EQ(0, std::memcmp(block + 2 * (r % 8), &want.d, 2)) << "k=" << k << " r=" << r << " b=" << b;
+        for (int g = 0; g < 8; ++g) {
+          ASSERT_EQ(0, std::memcmp(block + 16 + 32 * g + 4 * (r % 8), want.qs + 4 * g, 4))
+              << "k=" << k << " r=" << r << " b=" << b << " g=" << g;
+        }
+      }
+      std::vector<float> want(static_cast<size_t>(k)), got(static_cast<size_t>(k));
+      DequantizeRow(GgmlType::kQ8_0, original.data() + r * row, want.data(), k);
+      DequantizeLayoutRow(WeightLayout::kQ8_0Lanes, GgmlType::kQ8_0, k, packed.data(), row, r, got.data());
+      ASSERT_EQ(want, got) << "k=" << k << " r=" << r;
+    }
+    auto unpacked = packed;
+    UnpackRows(WeightLayout::kQ8_0Lanes, GgmlType::kQ8_0, k, unpacked.data(), row, nr);
+    EXPECT_EQ(unpacked, original) << "k=" << k;
+  }
+}
+
+TEST(WeightLayoutTest, FileAndPairsRowsDequantizeAsTheFileSays) {
+  const int64_t k = 128, nr = 3;
+  const size_t row = RowBytes(GgmlType::kQ5_0, k);
+  const auto original = RandomQ5_0Rows(k, nr, 7);
+  auto packed = original;
+  RepackRows(WeightLayout::kQ5_0Pairs, GgmlType::kQ5_0, k, packed.data(), row, nr);
+  for (int64_t r = 0; r < nr; ++r) {
+    std::vector<float> want(static_cast<size_t>(k)), file(want), pairs(want);
+    DequantizeRow(GgmlType::kQ5_0, original.data() + r * row, want.data(), k);
+    DequantizeLayoutRow(WeightLayout::kFile, GgmlType::kQ5_0, k, original.data(), row, r, file.data());
+    DequantizeLayoutRow(WeightLayout::kQ5_0Pairs, GgmlType::kQ5_0, k, packed.data(), row, r, pairs.data());
+    EXPECT_EQ(want, file);
+    EXPECT_EQ(want, pairs);
+  }
+}
+
+// The lanes kernel against the same level's file-layout kernel: bit for bit at scalar (rows
+// unpacked for it); at AVX2 and AVX-512 within the bound for two float summation orders (AVX2's
+// row-lanes tile sums per block in another order than its split kernel). Extreme quants (-128,
+// 127) in some rows; row counts that end mid-group (the call's contract reads the group whole).
+TEST(WeightLayoutTest, Q8_0LanesGemmMatchesTheFileLayoutKernelAtEveryLevel) {
+  for (const SimdLevel level : LevelsHere()) {
+    const GemmFn file_gemm = GetGemm(GgmlType::kQ8_0, level);
+    const GemmFn lanes_gemm = GetLayoutGemm(GgmlType::kQ8_0, WeightLayout::kQ8_0Lanes, level);
+    ASSERT_NE(lanes_gemm, nullptr);
+    for (const int64_t k : {32, 96, 384, 1024, 896, 4864}) {
+      const int64_t n_alloc = 136;
+      const size_t row = RowBytes(GgmlType::kQ8_0, k);
+      auto w = QuantizedRows(GgmlType::kQ8_0, k, n_alloc, static_cast<uint32_t>(k));
+      auto* blocks = reinterpret_cast<BlockQ8_0*>(w.data());
+      for (int64_t i = 0; i < k / kQK8_0; ++i) {  // rows 3 and 9: the extremes
+        for (int e = 0; e < kQK8_0; ++e) {
+          blocks[3 * (k / kQK8_0) + i].qs[e] = -128;
+          blocks[9 * (k / kQK8_0) + i].qs[e] = e % 2 ? 127 : -128;
+        }
+      }
+      auto packed = w;
+      RepackRows(WeightLayout::kQ8_0Lanes, GgmlType::kQ8_0, k, packed.data(), row, n_alloc);
+      for (const int64_t nr : {8, 13, 40, 48, 128, 136}) {
+        for (const int64_t nc : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 21, 64}) {
+          if (level == SimdLevel::kScalar && (k > 896 || nc > 16)) continue;  // slow, and no tiling to cover
+          const auto a = Q8Activations(k, nc, static_cast<uint32_t>(nc + k));
+          const size_t a_row = RowBytes(GgmlType::kQ8_0, k);
+          const size_t y_stride = static_cast<size_t>(nr) + 3;
+          std::vector<float> want(y_stride * static_cast<size_t>(nc), -1.0f), got(want);
+          file_gemm(k, w.data(), row, nr, a.data(), a_row, nc, want.data(), y_stride);
+          lanes_gemm(k, packed.data(), row, nr, a.data(), a_row, nc, got.data(), y_stride);
+          if (level == SimdLevel::kScalar) {
+            ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+                << "k=" << k << " nr=" << nr << " nc=" << nc;
+            continue;
+          }
+          for (int64_t c = 0; c < nc; ++c) {
+            for (size_t i = static_cast<size_t>(nr); i < y_stride; ++i) {
+              ASSERT_EQ(got[static_cast<size_t>(c) * y_stride + i], -1.0f) << "wrote past row nr, c=" << c;
+            }
+            for (int64_t r = 0; r < nr; ++r) {
+              std::vector<float> wf(static_cast<size_t>(k)), af(static_cast<size_t>(k));
+              DequantizeRow(GgmlType::kQ8_0, w.data() + r * row, wf.data(), k);
+              DequantizeRow(GgmlType::kQ8_0, a.data() + c * a_row, af.data(), k);
+              double abs_sum = 0;
+              for (int64_t i = 0; i < k; ++i) abs_sum += std::fabs(static_cast<double>(wf[i]) * af[i]);
+              const double tol = (2.0 * static_cast<double>(k / kQK8_0) + 64) * std::ldexp(1.0, -24) * abs_sum;
+              const size_t i = static_cast<size_t>(c) * y_stride + static_cast<size_t>(r);
+              ASSERT_LE(std::fabs(static_cast<double>(got[i]) - want[i]), tol)
+                  << SimdLevelName(level) << " k=" << k << " nr=" << nr << " nc=" << nc << " r=" << r << " c=" << c;
             }
           }
         }
