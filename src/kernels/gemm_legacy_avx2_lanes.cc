@@ -315,13 +315,14 @@ struct LanesQ8 {
   __m256 Scales(int i, int64_t b) const {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(At(i, b))));
   }
-  // Decode streams each group once: kDecodePrefetchBytes ahead, every line of the block there
-  // (five 64-byte steps cover 272 bytes whatever the alignment).
+  // Decode streams each group once: kPrefetchBytes ahead (the split kernel's distance; 0 and
+  // 4 KiB were within the noise in decode_bench), every line of the block there (five 64-byte
+  // steps cover 272 bytes whatever the alignment).
+  static constexpr int64_t kPrefetchBytes = 2048;
   void Prefetch(int64_t b) const {
-    const char* p = reinterpret_cast<const char*>(At(0, b)) + kDecodePrefetchBytes;
+    const char* p = reinterpret_cast<const char*>(At(0, b)) + kPrefetchBytes;
     for (int l = 0; l < 5; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
   }
-  static constexpr int64_t kDecodePrefetchBytes = 2048;
 };
 
 // Q8_0: G groups of 8 rows x C columns. The weights are signed, so vpmaddubsw multiplies |w|

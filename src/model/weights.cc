@@ -185,9 +185,14 @@ Result<ModelWeights> BindModelWeights(const GgufFile& gguf, const ModelConfig& c
 
 Status RepackForKernels(GgufFile& gguf, SimdLevel level, ModelWeights* weights) {
   std::vector<std::pair<WeightMatrix*, WeightLayout>> candidates;
-  // Tied embeddings: `output` is a copy of token_embd's binding (the same bytes), repacked with it
-  // below, so it is neither a candidate nor an "other" matrix it would overlap.
-  const bool tied = weights->output.data == weights->token_embd.data;
+  // Tied embeddings: `output` is a copy of token_embd's binding (the same bytes read the same
+  // way), repacked with it below, so it is neither a candidate nor an "other" matrix it would
+  // overlap. (A file whose output.weight is token_embd's bytes as another type or shape is not
+  // tied: the overlap check below leaves both alone.)
+  const WeightMatrix& e = weights->token_embd;
+  const WeightMatrix& o = weights->output;
+  const bool tied = o.data == e.data && o.type == e.type && o.n_in == e.n_in && o.n_out == e.n_out &&
+                    o.row_bytes == e.row_bytes;
   std::vector<const WeightMatrix*> all = {&weights->token_embd};
   if (!tied) all.push_back(&weights->output);
   auto consider = [&](WeightMatrix* m) {
