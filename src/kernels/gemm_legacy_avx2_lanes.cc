@@ -232,69 +232,8 @@ void StoreTile(const __m256 (&acc)[G][C], float* y, size_t y_stride, int rows) {
   }
 }
 
-// G groups of 8 rows x C columns. Group i's prepared blocks at wp[i * nb + b]; `act` is
-// step-major: block b of column c at act[b * C + c]. `rows` of the 8 * G are stored.
-template <int kOffset, int G, int C>
-void Tile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
-  // Groups whose int16 products may be summed before widening (see the file comment).
-  constexpr int kGroupsPerSum = kOffset == 8 ? 8 : 4;
-  __m256 acc[G][C];
-  ZeroTile<G, C>(acc);
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (int64_t b = 0; b < nb; ++b) {
-    const ActBlock* ab = act + b * C;
-    __m256i p32[G][C];
-#pragma GCC unroll 2
-    for (int g0 = 0; g0 < 8; g0 += kGroupsPerSum) {
-      __m256i p16[G][C];
-#pragma GCC unroll 8
-      for (int i = 0; i < G; ++i) {
-#pragma GCC unroll 8
-        for (int c = 0; c < C; ++c) p16[i][c] = _mm256_setzero_si256();
-      }
-#pragma GCC unroll 8
-      for (int g = g0; g < g0 + kGroupsPerSum; ++g) {
-        __m256i wg[G];
-#pragma GCC unroll 8
-        for (int i = 0; i < G; ++i) wg[i] = _mm256_load_si256(&wp[i * nb + b].w[g]);
-#pragma GCC unroll 8
-        for (int c = 0; c < C; ++c) {
-          const __m256i a4 = Broadcast4(ab[c].qs + 4 * g);
-#pragma GCC unroll 8
-          for (int i = 0; i < G; ++i) {
-            p16[i][c] = _mm256_add_epi16(p16[i][c], _mm256_maddubs_epi16(wg[i], a4));
-            // Keeps the sum a chain: GCC 12 otherwise re-associates the unrolled adds into a
-            // tree, computes all the products first and spills them to the stack (perf
-            // annotate). Emits nothing.
-            asm("" : "+x"(p16[i][c]));
-          }
-        }
-      }
-#pragma GCC unroll 8
-      for (int i = 0; i < G; ++i) {
-#pragma GCC unroll 8
-        for (int c = 0; c < C; ++c) {
-          const __m256i wide = _mm256_madd_epi16(p16[i][c], ones);
-          p32[i][c] = g0 == 0 ? wide : _mm256_add_epi32(p32[i][c], wide);
-        }
-      }
-    }
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) {
-      const __m256 da = _mm256_broadcast_ss(&ab[c].d);
-      const __m256 corr = _mm256_broadcast_ss(&ab[c].corr);
-#pragma GCC unroll 8
-      for (int i = 0; i < G; ++i) {
-        const __m256 t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32[i][c]), da, corr);
-        acc[i][c] = _mm256_fmadd_ps(t, _mm256_load_ps(wp[i * nb + b].d), acc[i][c]);
-      }
-    }
-  }
-  StoreTile<G, C>(acc, y, y_stride, rows);
-}
-
-// Where TileQ8 finds group i's block b: the per-call prepared blocks (file layout) ...
-struct PreparedQ8 {
+// Where the tiles find group i's block b: the per-call prepared blocks (file layout) ...
+struct PreparedBlocks {
   const WeightBlock* wp;  // group i's block b at wp[i * nb + b]
   int64_t nb;
   __m256i Vec(int i, int64_t b, int g) const { return _mm256_load_si256(&wp[i * nb + b].w[g]); }
@@ -324,6 +263,101 @@ struct LanesQ8 {
     for (int l = 0; l < 5; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
   }
 };
+
+// ... or WeightLayout::kQ5_0Lanes: per 176-byte block the 8 F16 scales, the 8 rows' fifth-bit
+// words (row r's bit 8t + g: element 4g + t), then 4 vectors of the rows' `qs` words (vector j,
+// lane r: qs bytes 4j .. 4j+3 of row r, whose low nibbles are elements 4j .. 4j+3 and high
+// nibbles elements 16 + 4j ..). Group g's vector: the nibbles of vector g % 4 (low or high),
+// and bit g of each fifth-bit byte shifted to bit 4 (a 16-bit shift moves a byte's own bits there,
+// never its neighbour's).
+struct LanesQ5 {
+  static constexpr size_t kBlockBytes = 176;
+  const uint8_t* w;
+  size_t group_bytes;
+  const uint8_t* At(int i, int64_t b) const { return w + i * group_bytes + static_cast<size_t>(b) * kBlockBytes; }
+  __m256i Vec(int i, int64_t b, int g) const {
+    const uint8_t* p = At(i, b);
+    const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 48 + 32 * (g % 4)));
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16));
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    const __m256i nibbles = g < 4 ? _mm256_and_si256(n, mask) : _mm256_and_si256(_mm256_srli_epi16(n, 4), mask);
+    const __m256i fifth = g < 4 ? _mm256_slli_epi16(h, 4 - g) : g == 4 ? h : _mm256_srli_epi16(h, g - 4);
+    return _mm256_or_si256(nibbles, _mm256_and_si256(fifth, _mm256_set1_epi8(0x10)));
+  }
+  __m256 Scales(int i, int64_t b) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(At(i, b))));
+  }
+  // As LanesQ8's; four lines cover 176 bytes whatever the alignment.
+  void Prefetch(int64_t b) const {
+    const char* p = reinterpret_cast<const char*>(At(0, b)) + LanesQ8::kPrefetchBytes;
+    for (int l = 0; l < 4; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+  }
+};
+
+
+
+// G groups of 8 rows x C columns, the weights from `src` (PreparedBlocks or a load-time layout);
+// `act` is step-major: block b of column c at act[b * C + c]. `rows` of the 8 * G are stored.
+// kPrefetch: decode's software prefetch of the weight stream (Src::Prefetch).
+template <class Src, int kOffset, int G, int C, bool kPrefetch = false>
+void Tile(const Src& src, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
+  // Groups whose int16 products may be summed before widening (see the file comment).
+  constexpr int kGroupsPerSum = kOffset == 8 ? 8 : 4;
+  __m256 acc[G][C];
+  ZeroTile<G, C>(acc);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    if constexpr (kPrefetch) src.Prefetch(b);
+    const ActBlock* ab = act + b * C;
+    __m256i p32[G][C];
+#pragma GCC unroll 2
+    for (int g0 = 0; g0 < 8; g0 += kGroupsPerSum) {
+      __m256i p16[G][C];
+#pragma GCC unroll 8
+      for (int i = 0; i < G; ++i) {
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) p16[i][c] = _mm256_setzero_si256();
+      }
+#pragma GCC unroll 8
+      for (int g = g0; g < g0 + kGroupsPerSum; ++g) {
+        __m256i wg[G];
+#pragma GCC unroll 8
+        for (int i = 0; i < G; ++i) wg[i] = src.Vec(i, b, g);
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) {
+          const __m256i a4 = Broadcast4(ab[c].qs + 4 * g);
+#pragma GCC unroll 8
+          for (int i = 0; i < G; ++i) {
+            p16[i][c] = _mm256_add_epi16(p16[i][c], _mm256_maddubs_epi16(wg[i], a4));
+            // Keeps the sum a chain: GCC 12 otherwise re-associates the unrolled adds into a
+            // tree, computes all the products first and spills them to the stack (perf
+            // annotate). Emits nothing.
+            asm("" : "+x"(p16[i][c]));
+          }
+        }
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i < G; ++i) {
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) {
+          const __m256i wide = _mm256_madd_epi16(p16[i][c], ones);
+          p32[i][c] = g0 == 0 ? wide : _mm256_add_epi32(p32[i][c], wide);
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < G; ++i) {
+      const __m256 dw = src.Scales(i, b);
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) {
+        const __m256 t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32[i][c]), _mm256_broadcast_ss(&ab[c].d),
+                                         _mm256_broadcast_ss(&ab[c].corr));
+        acc[i][c] = _mm256_fmadd_ps(t, dw, acc[i][c]);
+      }
+    }
+  }
+  StoreTile<G, C>(acc, y, y_stride, rows);
+}
 
 // Q8_0: G groups of 8 rows x C columns. The weights are signed, so vpmaddubsw multiplies |w|
 // by the activations with w's signs moved onto them (vpsignb), the only form that cannot
@@ -394,7 +428,11 @@ using TileFn = void (*)(const WeightBlock*, const ActBlock*, int64_t, float*, si
 
 template <int G, int C>
 void PreparedTileQ8(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
-  TileQ8<PreparedQ8, G, C>(PreparedQ8{wp, nb}, act, nb, y, y_stride, rows);
+  TileQ8<PreparedBlocks, G, C>(PreparedBlocks{wp, nb}, act, nb, y, y_stride, rows);
+}
+template <int kOffset, int G, int C>
+void PreparedTile(const WeightBlock* wp, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
+  Tile<PreparedBlocks, kOffset, G, C>(PreparedBlocks{wp, nb}, act, nb, y, y_stride, rows);
 }
 
 template <class W, int G, int... I>
@@ -402,7 +440,7 @@ constexpr std::array<TileFn, sizeof...(I)> MakeTiles(std::integer_sequence<int, 
   if constexpr (W::kOffset == 0) {
     return {&PreparedTileQ8<G, I + 1>...};
   } else {
-    return {&Tile<W::kOffset, G, I + 1>...};
+    return {&PreparedTile<W::kOffset, G, I + 1>...};
   }
 }
 
@@ -484,6 +522,64 @@ void GemmQ8_0Lanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
   }
 }
 
+// Q5_0 in WeightLayout::kQ5_0Lanes: decode and small batches run Tile on the layout, unpacking
+// each group's vectors as they go (for one column ~63 instructions per 8 rows x 32 elements
+// against ~84 for the pair kernel's steps, and 2 vpmaddwd instead of 4); from kRowLanesMinCols
+// columns a group's blocks are unpacked once into the prepared form (no transposition needed)
+// and shared by every column tile, as GemmRowLanes does.
+using Q5LanesTileFn = void (*)(const LanesQ5&, const ActBlock*, int64_t, float*, size_t, int);
+
+template <int... I>
+constexpr std::array<Q5LanesTileFn, sizeof...(I)> MakeQ5LanesTiles(std::integer_sequence<int, I...>) {
+  return {&Tile<LanesQ5, 16, 1, I + 1>...};
+}
+
+void GemmQ5_0Lanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
+                   int64_t nc, float* y, size_t y_stride) {
+  constexpr int kTileCols = kCols<Q5_0W>;
+  static_assert(kGroups<Q5_0W> == 1);
+  const int64_t nb = k / kQK8_0;
+  const bool prefill = nc >= kRowLanesMinCols;
+  const size_t act_bytes = AlignUp(static_cast<size_t>(nc * nb) * sizeof(ActBlock));
+  const size_t w_bytes = prefill ? static_cast<size_t>(nb) * sizeof(WeightBlock) : 0;
+  auto* scratch = static_cast<uint8_t*>(ThreadScratch(act_bytes + w_bytes));
+  auto* act = reinterpret_cast<ActBlock*>(scratch);
+  auto* wp = reinterpret_cast<WeightBlock*>(scratch + act_bytes);
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int64_t c = 0; c < nc; ++c) {
+    const int64_t c0 = c / kTileCols * kTileCols;
+    const int64_t cc = std::min<int64_t>(kTileCols, nc - c0);
+    PrepareAct<16>(ab + c * a_stride, nb, act + c0 * nb + (c - c0), cc);
+  }
+  static constexpr auto kLanesTiles = MakeQ5LanesTiles(std::make_integer_sequence<int, kTileCols>());
+  static constexpr auto kPreparedTiles = MakeTiles<Q5_0W, 1>(std::make_integer_sequence<int, kTileCols>());
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const size_t group_bytes = kLaneRows * w_stride;
+  for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
+    const LanesQ5 src{wb + r0 * w_stride, group_bytes};
+    if (nc == 1) {
+      Tile<LanesQ5, 16, 1, 1, true>(src, act, nb, y + r0, y_stride, rows);
+      continue;
+    }
+    if (prefill) {
+      for (int64_t b = 0; b < nb; ++b) {
+        for (int g = 0; g < 8; ++g) _mm256_store_si256(&wp[b].w[g], src.Vec(0, b, g));
+        _mm256_store_ps(wp[b].d, src.Scales(0, b));
+      }
+    }
+    for (int64_t c0 = 0; c0 < nc; c0 += kTileCols) {
+      const int cc = static_cast<int>(std::min<int64_t>(kTileCols, nc - c0));
+      float* yt = y + c0 * y_stride + r0;
+      if (prefill) {
+        kPreparedTiles[cc - 1](wp, act + c0 * nb, nb, yt, y_stride, rows);
+      } else {
+        kLanesTiles[cc - 1](src, act + c0 * nb, nb, yt, y_stride, rows);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 GemmFn GemmRowLanesAvx2(GgmlType weight_type, bool q5_0_pairs) {
@@ -497,5 +593,6 @@ GemmFn GemmRowLanesAvx2(GgmlType weight_type, bool q5_0_pairs) {
 }
 
 GemmFn GemmQ8_0LanesAvx2() { return GemmQ8_0Lanes; }
+GemmFn GemmQ5_0LanesAvx2() { return GemmQ5_0Lanes; }
 
 }  // namespace bastion::legacy

@@ -42,8 +42,10 @@ GemmFn GemmQ5_0PairsAvx2();
 // spread over too few columns.
 GemmFn GemmRowLanesAvx2(GgmlType weight_type, bool q5_0_pairs);
 constexpr int64_t kRowLanesMinCols = 16;
-// Q8_0 weights in WeightLayout::kQ8_0Lanes, every column count (same file).
+// Q8_0 weights in WeightLayout::kQ8_0Lanes and Q5_0 in kQ5_0Lanes, every column count (same
+// file).
 GemmFn GemmQ8_0LanesAvx2();
+GemmFn GemmQ5_0LanesAvx2();
 GemmFn GemmFloatAvx2(GgmlType weight_type);
 QuantizeActFn QuantizeActAvx2(GgmlType act_type);
 #endif

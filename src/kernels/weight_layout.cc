@@ -141,20 +141,81 @@ void FileRowFromLanes(const uint8_t* group, int64_t nb, int r, BlockQ8_0* row) {
   }
 }
 
-void ConvertLanes(bool to_lanes, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
-  BASTION_CHECK(type == GgmlType::kQ8_0 && k % kQK8_0 == 0 && n_rows % kLaneRows == 0);
-  const int64_t nb = k / kQK8_0;
-  BASTION_CHECK(row_bytes == static_cast<size_t>(nb) * sizeof(BlockQ8_0));
+// ---- kQ5_0Lanes ----------------------------------------------------------------------------------
+
+constexpr size_t kQ5LanesBlockBytes = kLaneRows * sizeof(BlockQ5_0);
+static_assert(kQ5LanesBlockBytes == 176);
+
+size_t Q5LanesScaleAt(int64_t b, int r) { return static_cast<size_t>(b) * kQ5LanesBlockBytes + 2 * static_cast<size_t>(r); }
+size_t Q5LanesBitsAt(int64_t b, int r) { return static_cast<size_t>(b) * kQ5LanesBlockBytes + 16 + 4 * static_cast<size_t>(r); }
+size_t Q5LanesQsAt(int64_t b, int r, int j) {
+  return static_cast<size_t>(b) * kQ5LanesBlockBytes + 48 + 32 * static_cast<size_t>(j) + 4 * static_cast<size_t>(r);
+}
+
+// File qh (bit e: element e) <-> the layout's word (bit 8t + g: element 4g + t).
+uint32_t LanesBitsFromQh(uint32_t qh) {
+  uint32_t out = 0;
+  for (int e = 0; e < 32; ++e) out |= ((qh >> e) & 1u) << (8 * (e % 4) + e / 4);
+  return out;
+}
+uint32_t QhFromLanesBits(uint32_t bits) {
+  uint32_t qh = 0;
+  for (int e = 0; e < 32; ++e) qh |= ((bits >> (8 * (e % 4) + e / 4)) & 1u) << e;
+  return qh;
+}
+
+void Q5LanesFromFile(const uint8_t* file, int64_t nb, uint8_t* group) {
+  for (int r = 0; r < kLaneRows; ++r) {
+    const auto* blocks = reinterpret_cast<const BlockQ5_0*>(file + static_cast<size_t>(r * nb) * sizeof(BlockQ5_0));
+    for (int64_t b = 0; b < nb; ++b) {
+      std::memcpy(group + Q5LanesScaleAt(b, r), &blocks[b].d, 2);
+      uint32_t qh;
+      std::memcpy(&qh, blocks[b].qh, 4);
+      const uint32_t bits = LanesBitsFromQh(qh);
+      std::memcpy(group + Q5LanesBitsAt(b, r), &bits, 4);
+      for (int j = 0; j < 4; ++j) std::memcpy(group + Q5LanesQsAt(b, r, j), blocks[b].qs + 4 * j, 4);
+    }
+  }
+}
+
+void FileRowFromQ5Lanes(const uint8_t* group, int64_t nb, int r, BlockQ5_0* row) {
+  for (int64_t b = 0; b < nb; ++b) {
+    std::memcpy(&row[b].d, group + Q5LanesScaleAt(b, r), 2);
+    uint32_t bits;
+    std::memcpy(&bits, group + Q5LanesBitsAt(b, r), 4);
+    const uint32_t qh = QhFromLanesBits(bits);
+    std::memcpy(row[b].qh, &qh, 4);
+    for (int j = 0; j < 4; ++j) std::memcpy(row[b].qs + 4 * j, group + Q5LanesQsAt(b, r, j), 4);
+  }
+}
+
+// Both lanes layouts: whole groups of 8 rows rewritten through a copy of the group.
+template <class Block>
+void ConvertLanesOf(bool to_lanes, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows,
+                    void (*from_file)(const uint8_t*, int64_t, uint8_t*),
+                    void (*row_from_lanes)(const uint8_t*, int64_t, int, Block*)) {
+  BASTION_CHECK(k % 32 == 0 && n_rows % kLaneRows == 0);
+  const int64_t nb = k / 32;
+  BASTION_CHECK(row_bytes == static_cast<size_t>(nb) * sizeof(Block));
   const size_t group_bytes = kLaneRows * row_bytes;
   std::vector<uint8_t> copy(group_bytes);
   for (int64_t r0 = 0; r0 < n_rows; r0 += kLaneRows) {
     uint8_t* group = rows + static_cast<size_t>(r0) * row_bytes;
     std::memcpy(copy.data(), group, group_bytes);
     if (to_lanes) {
-      LanesFromFile(copy.data(), nb, group);
+      from_file(copy.data(), nb, group);
     } else {
-      for (int r = 0; r < kLaneRows; ++r) FileRowFromLanes(copy.data(), nb, r, reinterpret_cast<BlockQ8_0*>(group + r * row_bytes));
+      for (int r = 0; r < kLaneRows; ++r) row_from_lanes(copy.data(), nb, r, reinterpret_cast<Block*>(group + r * row_bytes));
     }
+  }
+}
+
+void ConvertLanes(bool to_lanes, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
+  if (type == GgmlType::kQ8_0) {
+    ConvertLanesOf<BlockQ8_0>(to_lanes, k, rows, row_bytes, n_rows, LanesFromFile, FileRowFromLanes);
+  } else {
+    BASTION_CHECK(type == GgmlType::kQ5_0);
+    ConvertLanesOf<BlockQ5_0>(to_lanes, k, rows, row_bytes, n_rows, Q5LanesFromFile, FileRowFromQ5Lanes);
   }
 }
 
@@ -165,11 +226,14 @@ const char* WeightLayoutName(WeightLayout layout) {
     case WeightLayout::kFile: return "file";
     case WeightLayout::kQ5_0Pairs: return "q5_0-pairs";
     case WeightLayout::kQ8_0Lanes: return "q8_0-lanes";
+    case WeightLayout::kQ5_0Lanes: return "q5_0-lanes";
   }
   return "?";
 }
 
-int64_t LayoutRowGroup(WeightLayout layout) { return layout == WeightLayout::kQ8_0Lanes ? kLaneRows : 1; }
+int64_t LayoutRowGroup(WeightLayout layout) {
+  return layout == WeightLayout::kQ8_0Lanes || layout == WeightLayout::kQ5_0Lanes ? kLaneRows : 1;
+}
 
 WeightLayout PreferredLayout(GgmlType type, int64_t k, int64_t n_rows, SimdLevel level) {
   static const bool off = [] {
@@ -179,6 +243,9 @@ WeightLayout PreferredLayout(GgmlType type, int64_t k, int64_t n_rows, SimdLevel
   if (off) return WeightLayout::kFile;
 #if defined(BASTION_HAVE_AVX2)
   // Only the AVX2 kernel has a variant for it; the AVX-512 kernels read the file's layout.
+  if (level == SimdLevel::kAvx2 && type == GgmlType::kQ5_0 && k % kQK5_0 == 0 && n_rows % kLaneRows == 0) {
+    return WeightLayout::kQ5_0Lanes;
+  }
   if (level == SimdLevel::kAvx2 && type == GgmlType::kQ5_0 && k % (2 * kQK5_0) == 0) return WeightLayout::kQ5_0Pairs;
   if (level == SimdLevel::kAvx2 && type == GgmlType::kQ8_0 && k % kQK8_0 == 0 && n_rows % kLaneRows == 0) {
     return WeightLayout::kQ8_0Lanes;
@@ -219,7 +286,8 @@ void RepackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, si
   switch (layout) {
     case WeightLayout::kFile: return;
     case WeightLayout::kQ5_0Pairs: return ConvertRows(true, type, k, rows, row_bytes, n_rows);
-    case WeightLayout::kQ8_0Lanes: return ConvertLanes(true, type, k, rows, row_bytes, n_rows);
+    case WeightLayout::kQ8_0Lanes:
+    case WeightLayout::kQ5_0Lanes: return ConvertLanes(true, type, k, rows, row_bytes, n_rows);
   }
 }
 
@@ -227,7 +295,8 @@ void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, si
   switch (layout) {
     case WeightLayout::kFile: return;
     case WeightLayout::kQ5_0Pairs: return ConvertRows(false, type, k, rows, row_bytes, n_rows);
-    case WeightLayout::kQ8_0Lanes: return ConvertLanes(false, type, k, rows, row_bytes, n_rows);
+    case WeightLayout::kQ8_0Lanes:
+    case WeightLayout::kQ5_0Lanes: return ConvertLanes(false, type, k, rows, row_bytes, n_rows);
   }
 }
 
@@ -251,6 +320,15 @@ void DequantizeLayoutRow(WeightLayout layout, GgmlType type, int64_t k, const ui
       file_row = unpacked.data();
       break;
     }
+    case WeightLayout::kQ5_0Lanes: {
+      BASTION_CHECK(type == GgmlType::kQ5_0);
+      const int64_t nb = k / kQK5_0;
+      unpacked.resize(row_bytes);
+      FileRowFromQ5Lanes(rows + static_cast<size_t>(row / kLaneRows * kLaneRows) * row_bytes, nb,
+                         static_cast<int>(row % kLaneRows), reinterpret_cast<BlockQ5_0*>(unpacked.data()));
+      file_row = unpacked.data();
+      break;
+    }
   }
   DequantizeRow(type, file_row, out, k);
 }
@@ -270,6 +348,12 @@ GemmFn GetLayoutGemm(GgmlType type, WeightLayout layout, SimdLevel level) {
       if (level == SimdLevel::kAvx2) return legacy::GemmQ8_0LanesAvx2();
 #endif
       return UnpackingGemmAt<WeightLayout::kQ8_0Lanes, GgmlType::kQ8_0>(level);
+    case WeightLayout::kQ5_0Lanes:
+      BASTION_CHECK(type == GgmlType::kQ5_0);
+#if defined(BASTION_HAVE_AVX2)
+      if (level == SimdLevel::kAvx2) return legacy::GemmQ5_0LanesAvx2();
+#endif
+      return UnpackingGemmAt<WeightLayout::kQ5_0Lanes, GgmlType::kQ5_0>(level);
   }
   return nullptr;
 }

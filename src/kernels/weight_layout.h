@@ -28,6 +28,14 @@
 // output row per int32 lane), so neither decode nor prefill transposes weights per call. A kernel
 // call must start at a group's first row; its last group is read whole even where the call
 // stops short of its last row (those rows' outputs are not written).
+//
+// kQ5_0Lanes: Q5_0 the same way, 176 bytes (8 x 22) per block of 8 rows:
+//   bytes 0-15     the F16 scales of the 8 rows
+//   bytes 16-47    8 words of fifth bits; row r's word at 16 + 4r has in bit 8t + g the fifth
+//                  bit of element 4g + t (so bit g of each byte belongs to group g)
+//   bytes 48-175   4 vectors of 32 bytes; in vector j, bytes 4r .. 4r+3 are qs bytes 4j .. 4j+3
+//                  of row r (low nibbles: elements 4j .. 4j+3, high: 16 + 4j .. 16 + 4j+3)
+// Preferred over kQ5_0Pairs where the row count allows (a multiple of 8).
 #pragma once
 
 #include <cstddef>
@@ -42,9 +50,10 @@ enum class WeightLayout : uint8_t {
   kFile = 0,      // as stored in the GGUF file
   kQ5_0Pairs = 1, // Q5_0, even block count per row (see above)
   kQ8_0Lanes = 2, // Q8_0, rows in groups of 8 (see above)
+  kQ5_0Lanes = 3, // Q5_0, rows in groups of 8 (see above)
 };
 
-// Rows per interleaved group: 8 for kQ8_0Lanes, 1 for the layouts that keep rows apart. Callers
+// Rows per interleaved group: 8 for the lanes layouts, 1 for those that keep rows apart. Callers
 // split a matrix only at multiples of it.
 int64_t LayoutRowGroup(WeightLayout layout);
 
@@ -56,7 +65,7 @@ const char* WeightLayoutName(WeightLayout layout);
 WeightLayout PreferredLayout(GgmlType type, int64_t k, int64_t n_rows, SimdLevel level);
 
 // Rewrites n_rows rows of `type` (k elements, row_bytes apart) from the file's layout into
-// `layout`, in place; and back. The byte size does not change. kQ8_0Lanes: row_bytes is the
+// `layout`, in place; and back. The byte size does not change. Lanes layouts: row_bytes is the
 // row size (rows contiguous) and n_rows a multiple of 8.
 void RepackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows);
 void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows);
@@ -67,9 +76,9 @@ void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, si
 // levels rows are unpacked into a scratch buffer a few at a time and given to
 // GetGemm(type, level) (bit-identical at kScalar; at kAvx512 that kernel's arithmetic, though
 // its row tiling may then differ).
-// kQ8_0Lanes at kAvx2 runs the row-lanes kernel from the layout (the same arithmetic as the
+// The lanes layouts at kAvx2 run the row-lanes tiles from the layout (the same arithmetic as the
 // row-lanes kernel on the file's layout, which the split kernel uses only from kRowLanesMinCols
-// columns: so results equal GetGemm(kQ8_0, kAvx2)'s within the kernels' float-order bound).
+// columns: so results equal GetGemm(type, kAvx2)'s within the kernels' float-order bound).
 GemmFn GetLayoutGemm(GgmlType type, WeightLayout layout, SimdLevel level);
 
 // Row `row` of a matrix in `layout` (rows as RepackRows was given them), dequantized to k floats:

@@ -103,11 +103,12 @@ TEST(WeightLayoutTest, PreferredLayoutOnlyWhereTheShapeFitsAndAvx2Runs) {
   EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 64, SimdLevel::kAvx512), WeightLayout::kFile);
   EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 64, SimdLevel::kAvx512), WeightLayout::kFile);
   EXPECT_EQ(PreferredLayout(GgmlType::kQ4_0, 896, 64, SimdLevel::kAvx2), WeightLayout::kFile);
-  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 96, 64, SimdLevel::kAvx2), WeightLayout::kFile);  // 3 blocks
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 96, 60, SimdLevel::kAvx2), WeightLayout::kFile);  // 3 blocks, 7.5 groups
   EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 60, SimdLevel::kAvx2), WeightLayout::kFile);  // 7.5 groups
 #if defined(BASTION_HAVE_AVX2)
   if (std::getenv("BASTION_REPACK") == nullptr) {
     EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 60, SimdLevel::kAvx2), WeightLayout::kQ5_0Pairs);
+    EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 96, 64, SimdLevel::kAvx2), WeightLayout::kQ5_0Lanes);
     EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 96, 64, SimdLevel::kAvx2), WeightLayout::kQ8_0Lanes);
   }
 #endif
@@ -194,6 +195,43 @@ TEST(WeightLayoutTest, Q8_0LanesRoundTripsAndPlacesEveryByte) {
   }
 }
 
+// kQ5_0Lanes: scales, fifth-bit words and qs words where the layout documents them (every
+// element's fifth bit checked on its own), the way back lossless, rows readable one at a time.
+TEST(WeightLayoutTest, Q5_0LanesRoundTripsAndPlacesEveryBit) {
+  for (const int64_t k : {32, 96, 896}) {
+    const int64_t nr = 16, nb = k / kQK5_0;
+    const size_t row = RowBytes(GgmlType::kQ5_0, k);
+    const auto original = RandomQ5_0Rows(k, nr, static_cast<uint32_t>(k));
+    auto packed = original;
+    RepackRows(WeightLayout::kQ5_0Lanes, GgmlType::kQ5_0, k, packed.data(), row, nr);
+    const auto* file = reinterpret_cast<const BlockQ5_0*>(original.data());
+    for (int64_t r = 0; r < nr; ++r) {
+      const uint8_t* group = packed.data() + static_cast<size_t>(r / 8 * 8) * row;
+      for (int64_t b = 0; b < nb; ++b) {
+        const BlockQ5_0& want = file[r * nb + b];
+        const uint8_t* block = group + b * 176;
+        ASSERT_EQ(0, std::memcmp(block + 2 * (r % 8), &want.d, 2)) << "k=" << k << " r=" << r << " b=" << b;
+        for (int j = 0; j < 4; ++j) {
+          ASSERT_EQ(0, std::memcmp(block + 48 + 32 * j + 4 * (r % 8), want.qs + 4 * j, 4)) << "r=" << r << " j=" << j;
+        }
+        for (int e = 0; e < 32; ++e) {
+          const int want_bit = (want.qh[e / 8] >> (e % 8)) & 1;
+          const int at = 8 * (e % 4) + e / 4;  // bit 8t + g of row r's word
+          const int got_bit = (block[16 + 4 * (r % 8) + at / 8] >> (at % 8)) & 1;
+          ASSERT_EQ(got_bit, want_bit) << "k=" << k << " r=" << r << " b=" << b << " element " << e;
+        }
+      }
+      std::vector<float> want(static_cast<size_t>(k)), got(static_cast<size_t>(k));
+      DequantizeRow(GgmlType::kQ5_0, original.data() + r * row, want.data(), k);
+      DequantizeLayoutRow(WeightLayout::kQ5_0Lanes, GgmlType::kQ5_0, k, packed.data(), row, r, got.data());
+      ASSERT_EQ(want, got) << "k=" << k << " r=" << r;
+    }
+    auto unpacked = packed;
+    UnpackRows(WeightLayout::kQ5_0Lanes, GgmlType::kQ5_0, k, unpacked.data(), row, nr);
+    EXPECT_EQ(unpacked, original) << "k=" << k;
+  }
+}
+
 TEST(WeightLayoutTest, FileAndPairsRowsDequantizeAsTheFileSays) {
   const int64_t k = 128, nr = 3;
   const size_t row = RowBytes(GgmlType::kQ5_0, k);
@@ -210,56 +248,78 @@ TEST(WeightLayoutTest, FileAndPairsRowsDequantizeAsTheFileSays) {
   }
 }
 
-// The lanes kernel against the same level's file-layout kernel: bit for bit at scalar (rows
+// The lanes kernels against the same level's file-layout kernel: bit for bit at scalar (rows
 // unpacked for it); at AVX2 and AVX-512 within the bound for two float summation orders (AVX2's
-// row-lanes tile sums per block in another order than its split kernel). Extreme quants (-128,
-// 127) in some rows; row counts that end mid-group (the call's contract reads the group whole).
-TEST(WeightLayoutTest, Q8_0LanesGemmMatchesTheFileLayoutKernelAtEveryLevel) {
-  for (const SimdLevel level : LevelsHere()) {
-    const GemmFn file_gemm = GetGemm(GgmlType::kQ8_0, level);
-    const GemmFn lanes_gemm = GetLayoutGemm(GgmlType::kQ8_0, WeightLayout::kQ8_0Lanes, level);
-    ASSERT_NE(lanes_gemm, nullptr);
-    for (const int64_t k : {32, 96, 384, 1024, 896, 4864}) {
-      const int64_t n_alloc = 136;
-      const size_t row = RowBytes(GgmlType::kQ8_0, k);
-      auto w = QuantizedRows(GgmlType::kQ8_0, k, n_alloc, static_cast<uint32_t>(k));
-      auto* blocks = reinterpret_cast<BlockQ8_0*>(w.data());
-      for (int64_t i = 0; i < k / kQK8_0; ++i) {  // rows 3 and 9: the extremes
-        for (int e = 0; e < kQK8_0; ++e) {
-          blocks[3 * (k / kQK8_0) + i].qs[e] = -128;
-          blocks[9 * (k / kQK8_0) + i].qs[e] = e % 2 ? 127 : -128;
-        }
-      }
-      auto packed = w;
-      RepackRows(WeightLayout::kQ8_0Lanes, GgmlType::kQ8_0, k, packed.data(), row, n_alloc);
-      for (const int64_t nr : {8, 13, 40, 48, 128, 136}) {
-        for (const int64_t nc : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 21, 64}) {
-          if (level == SimdLevel::kScalar && (k > 896 || nc > 16)) continue;  // slow, and no tiling to cover
-          const auto a = Q8Activations(k, nc, static_cast<uint32_t>(nc + k));
-          const size_t a_row = RowBytes(GgmlType::kQ8_0, k);
-          const size_t y_stride = static_cast<size_t>(nr) + 3;
-          std::vector<float> want(y_stride * static_cast<size_t>(nc), -1.0f), got(want);
-          file_gemm(k, w.data(), row, nr, a.data(), a_row, nc, want.data(), y_stride);
-          lanes_gemm(k, packed.data(), row, nr, a.data(), a_row, nc, got.data(), y_stride);
-          if (level == SimdLevel::kScalar) {
-            ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
-                << "k=" << k << " nr=" << nr << " nc=" << nc;
-            continue;
-          }
-          for (int64_t c = 0; c < nc; ++c) {
-            for (size_t i = static_cast<size_t>(nr); i < y_stride; ++i) {
-              ASSERT_EQ(got[static_cast<size_t>(c) * y_stride + i], -1.0f) << "wrote past row nr, c=" << c;
+// row-lanes tiles sum per block in another order than its split kernel). Extreme values in some
+// rows (Q8_0 -128 and 127; Q5_0 all fifth bits random, rows of 0 and of 31); row counts that end
+// mid-group (the call's contract reads the group whole); every column count up to 16 (decode,
+// the small-batch tiles and the prefill path's threshold) and beyond.
+TEST(WeightLayoutTest, LanesGemmMatchesTheFileLayoutKernelAtEveryLevel) {
+  struct Case {
+    GgmlType type;
+    WeightLayout layout;
+  };
+  for (const Case tc : {Case{GgmlType::kQ8_0, WeightLayout::kQ8_0Lanes}, Case{GgmlType::kQ5_0, WeightLayout::kQ5_0Lanes}}) {
+    for (const SimdLevel level : LevelsHere()) {
+      const GemmFn file_gemm = GetGemm(tc.type, level);
+      const GemmFn lanes_gemm = GetLayoutGemm(tc.type, tc.layout, level);
+      ASSERT_NE(lanes_gemm, nullptr);
+      for (const int64_t k : {32, 96, 384, 896, 4864}) {
+        const int64_t n_alloc = 136, nb = k / 32;
+        const size_t row = RowBytes(tc.type, k);
+        std::vector<uint8_t> w;
+        if (tc.type == GgmlType::kQ8_0) {
+          w = QuantizedRows(GgmlType::kQ8_0, k, n_alloc, static_cast<uint32_t>(k));
+          auto* blocks = reinterpret_cast<BlockQ8_0*>(w.data());
+          for (int64_t i = 0; i < nb; ++i) {  // rows 3 and 9: the extremes
+            for (int e = 0; e < 32; ++e) {
+              blocks[3 * nb + i].qs[e] = -128;
+              blocks[9 * nb + i].qs[e] = e % 2 ? 127 : -128;
             }
-            for (int64_t r = 0; r < nr; ++r) {
-              std::vector<float> wf(static_cast<size_t>(k)), af(static_cast<size_t>(k));
-              DequantizeRow(GgmlType::kQ8_0, w.data() + r * row, wf.data(), k);
+          }
+        } else {
+          w = RandomQ5_0Rows(k, n_alloc, static_cast<uint32_t>(k));
+          auto* blocks = reinterpret_cast<BlockQ5_0*>(w.data());
+          for (int64_t i = 0; i < nb; ++i) {  // row 3 all 0, row 9 all 31
+            std::memset(blocks[3 * nb + i].qs, 0x00, 16);
+            std::memset(blocks[3 * nb + i].qh, 0x00, 4);
+            std::memset(blocks[9 * nb + i].qs, 0xFF, 16);
+            std::memset(blocks[9 * nb + i].qh, 0xFF, 4);
+          }
+        }
+        auto packed = w;
+        RepackRows(tc.layout, tc.type, k, packed.data(), row, n_alloc);
+        for (const int64_t nr : {8, 13, 40, 136}) {
+          for (const int64_t nc : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 21, 64}) {
+            if (level == SimdLevel::kScalar && (k > 896 || nc > 16)) continue;  // slow, and no tiling to cover
+            if (k == 4864 && nr == 136 && nc > 17) continue;                    // slow in the reference below
+            const auto a = Q8Activations(k, nc, static_cast<uint32_t>(nc + k));
+            const size_t a_row = RowBytes(GgmlType::kQ8_0, k);
+            const size_t y_stride = static_cast<size_t>(nr) + 3;
+            std::vector<float> want(y_stride * static_cast<size_t>(nc), -1.0f), got(want);
+            file_gemm(k, w.data(), row, nr, a.data(), a_row, nc, want.data(), y_stride);
+            lanes_gemm(k, packed.data(), row, nr, a.data(), a_row, nc, got.data(), y_stride);
+            if (level == SimdLevel::kScalar) {
+              ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+                  << TypeName(tc.type) << " k=" << k << " nr=" << nr << " nc=" << nc;
+              continue;
+            }
+            for (int64_t c = 0; c < nc; ++c) {
+              for (size_t i = static_cast<size_t>(nr); i < y_stride; ++i) {
+                ASSERT_EQ(got[static_cast<size_t>(c) * y_stride + i], -1.0f) << "wrote past row nr, c=" << c;
+              }
+              std::vector<float> af(static_cast<size_t>(k)), wf(static_cast<size_t>(k));
               DequantizeRow(GgmlType::kQ8_0, a.data() + c * a_row, af.data(), k);
-              double abs_sum = 0;
-              for (int64_t i = 0; i < k; ++i) abs_sum += std::fabs(static_cast<double>(wf[i]) * af[i]);
-              const double tol = (2.0 * static_cast<double>(k / kQK8_0) + 64) * std::ldexp(1.0, -24) * abs_sum;
-              const size_t i = static_cast<size_t>(c) * y_stride + static_cast<size_t>(r);
-              ASSERT_LE(std::fabs(static_cast<double>(got[i]) - want[i]), tol)
-                  << SimdLevelName(level) << " k=" << k << " nr=" << nr << " nc=" << nc << " r=" << r << " c=" << c;
+              for (int64_t r = 0; r < nr; ++r) {
+                DequantizeRow(tc.type, w.data() + r * row, wf.data(), k);
+                double abs_sum = 0;
+                for (int64_t i = 0; i < k; ++i) abs_sum += std::fabs(static_cast<double>(wf[i]) * af[i]);
+                const double tol = (2.0 * static_cast<double>(nb) + 64) * std::ldexp(1.0, -24) * abs_sum;
+                const size_t i = static_cast<size_t>(c) * y_stride + static_cast<size_t>(r);
+                ASSERT_LE(std::fabs(static_cast<double>(got[i]) - want[i]), tol)
+                    << TypeName(tc.type) << " " << SimdLevelName(level) << " k=" << k << " nr=" << nr << " nc=" << nc
+                    << " r=" << r << " c=" << c;
+              }
             }
           }
         }
