@@ -1,6 +1,8 @@
-// AVX2 prefill kernel for Q4_0, Q5_0 and Q8_0 weights x Q8_0 activations with one output row per
-// int32 lane ("row lanes"); the split kernel (gemm_legacy_avx2_split.cc) hands it calls of
-// kRowLanesMinCols columns or more.
+// AVX2 kernels for Q4_0, Q5_0 and Q8_0 weights x Q8_0 activations with one output row per int32
+// lane ("row lanes"): for weights in the file's layout (or kQ5_0Pairs) the split kernel
+// (gemm_legacy_avx2_split.cc) hands them calls of kRowLanesMinCols columns or more; for weights
+// repacked at load into the lanes layouts (kernels/weight_layout.h: kQ8_0Lanes, kQ5_0Lanes) they
+// run every call, decode included (GemmQ8_0Lanes, GemmQ5_0Lanes at the end of this file).
 //
 // Why: the split kernel keeps the elements of one row in the lanes, so every (row, column, pair
 // of blocks) costs two vpmaddubsw, one vpmaddwd, a conversion and two FMAs, and each output
@@ -17,8 +19,10 @@
 // That is 8 vpmaddubsw + 1 vpmaddwd + 2 FMA per block x 8 rows x column, against 16 + 4 + 8 for
 // the split kernel.
 //
-// The weights of 8 rows are transposed into that order once per call ("prepared", 8 x 32 bytes
-// plus 8 scales per block) and reused by every column tile; the activation columns are
+// File-layout weights of 8 rows are transposed into that order once per call ("prepared", 8 x 32
+// bytes plus 8 scales per block) and reused by every column tile (the lanes layouts are stored
+// in that order, so the tiles read them directly or unpack them without the transposition); the
+// activation columns are
 // prepared once per call as well. A tile covers G groups of 8 rows and C columns (kGroups,
 // kCols), so each broadcast serves G weight vectors and each weight vector C broadcasts.
 // Results differ from the split kernel's only by float rounding order (the int32 block sums are

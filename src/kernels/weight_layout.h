@@ -5,7 +5,8 @@
 // never touched. Every level accepts every layout (GetLayoutGemm), so a model repacked for one
 // level still runs, with the same results, on an engine at another (tests do that).
 //
-// kQ5_0Pairs: Q5_0 rows whose block count is even, as 44-byte pairs of blocks (2s, 2s+1):
+// kQ5_0Pairs: Q5_0 rows whose block count is even (where kQ5_0Lanes below does not fit: row
+// counts that are not a multiple of 8), as 44-byte pairs of blocks (2s, 2s+1):
 //   bytes 0-3    the two F16 scales d(2s), d(2s+1)
 //   bytes 4-11   the 64 fifth bits, placed so that AVX2 extracts them with one variable shift
 //                per 64-bit lane instead of the shuffle/compare the file's qh needs (see below)
