@@ -119,6 +119,18 @@ void PrepareAct(const uint8_t* a, int64_t nb, ActBlock* out, int64_t out_stride)
   }
 }
 
+// Activation columns prepared in tiles of `cols` columns, step-major within each: block b of
+// column c0 + i (c0 a multiple of cols) at act[c0 * nb + b * cc + i], cc the tile's width.
+template <int kOffset>
+void PrepareColumns(const void* a, size_t a_stride, int64_t nc, int64_t nb, int64_t cols, ActBlock* act) {
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int64_t c = 0; c < nc; ++c) {
+    const int64_t c0 = c / cols * cols;
+    const int64_t cc = std::min<int64_t>(cols, nc - c0);
+    PrepareAct<kOffset>(ab + c * a_stride, nb, act + c0 * nb + (c - c0), cc);
+  }
+}
+
 // ---- Weight types: one block of one row as 32 unsigned values in element order -------------------
 
 uint16_t LoadU16(const uint8_t* p) {
@@ -298,8 +310,6 @@ struct LanesQ5 {
   }
 };
 
-
-
 // G groups of 8 rows x C columns, the weights from `src` (PreparedBlocks or a load-time layout);
 // `act` is step-major: block b of column c at act[b * C + c]. `rows` of the 8 * G are stored.
 // kPrefetch: decode's software prefetch of the weight stream (Src::Prefetch).
@@ -460,12 +470,7 @@ void GemmRowLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const v
   auto* scratch = static_cast<uint8_t*>(ThreadScratch(act_bytes + w_bytes));
   auto* act = reinterpret_cast<ActBlock*>(scratch);
   auto* wp = reinterpret_cast<WeightBlock*>(scratch + act_bytes);
-  const auto* ab = static_cast<const uint8_t*>(a);
-  for (int64_t c = 0; c < nc; ++c) {
-    const int64_t c0 = c / kTileCols * kTileCols;
-    const int64_t cc = std::min<int64_t>(kTileCols, nc - c0);
-    PrepareAct<W::kOffset>(ab + c * a_stride, nb, act + c0 * nb + (c - c0), cc);
-  }
+  PrepareColumns<W::kOffset>(a, a_stride, nc, nb, kTileCols, act);
   const auto* wb = static_cast<const uint8_t*>(w);
   for (int64_t r0 = 0; r0 < nr; r0 += G * kLaneRows) {
     const int rows = static_cast<int>(std::min<int64_t>(G * kLaneRows, nr - r0));
@@ -504,12 +509,7 @@ void GemmQ8_0Lanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
   static constexpr auto kTiles = MakeLanesTiles(std::make_integer_sequence<int, kTileCols>());
   const int64_t nb = k / kQK8_0;
   auto* act = static_cast<ActBlock*>(ThreadScratch(static_cast<size_t>(nc * nb) * sizeof(ActBlock)));
-  const auto* ab = static_cast<const uint8_t*>(a);
-  for (int64_t c = 0; c < nc; ++c) {
-    const int64_t c0 = c / kTileCols * kTileCols;
-    const int64_t cc = std::min<int64_t>(kTileCols, nc - c0);
-    PrepareAct<0>(ab + c * a_stride, nb, act + c0 * nb + (c - c0), cc);
-  }
+  PrepareColumns<0>(a, a_stride, nc, nb, kTileCols, act);
   const auto* wb = static_cast<const uint8_t*>(w);
   const size_t group_bytes = kLaneRows * w_stride;
   for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
@@ -549,12 +549,7 @@ void GemmQ5_0Lanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
   auto* scratch = static_cast<uint8_t*>(ThreadScratch(act_bytes + w_bytes));
   auto* act = reinterpret_cast<ActBlock*>(scratch);
   auto* wp = reinterpret_cast<WeightBlock*>(scratch + act_bytes);
-  const auto* ab = static_cast<const uint8_t*>(a);
-  for (int64_t c = 0; c < nc; ++c) {
-    const int64_t c0 = c / kTileCols * kTileCols;
-    const int64_t cc = std::min<int64_t>(kTileCols, nc - c0);
-    PrepareAct<16>(ab + c * a_stride, nb, act + c0 * nb + (c - c0), cc);
-  }
+  PrepareColumns<16>(a, a_stride, nc, nb, kTileCols, act);
   static constexpr auto kLanesTiles = MakeQ5LanesTiles(std::make_integer_sequence<int, kTileCols>());
   static constexpr auto kPreparedTiles = MakeTiles<Q5_0W, 1>(std::make_integer_sequence<int, kTileCols>());
   const auto* wb = static_cast<const uint8_t*>(w);
