@@ -2,7 +2,7 @@
 // lane ("row lanes"): for weights in the file's layout (or kQ5_0Pairs) the split kernel
 // (gemm_legacy_avx2_split.cc) hands them calls of kRowLanesMinCols columns or more; for weights
 // repacked at load into the lanes layouts (kernels/weight_layout.h: kQ8_0Lanes, kQ5_0Lanes) they
-// run every call, decode included (GemmQ8_0Lanes, GemmQ5_0Lanes at the end of this file).
+// run every call, decode included (GemmLanes at the end of this file).
 //
 // Why: the split kernel keeps the elements of one row in the lanes, so every (row, column, pair
 // of blocks) costs two vpmaddubsw, one vpmaddwd, a conversion and two FMAs, and each output
@@ -485,83 +485,61 @@ void GemmRowLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const v
   }
 }
 
-// Q8_0 in WeightLayout::kQ8_0Lanes, every column count: nothing to prepare but the activations.
-// Decode (one column) runs groups one at a time with the weight stream prefetched (~50
-// instructions per 8 rows x 32 elements against ~84 for the split kernel's steps: gemm_bench Q8_0
-// decode with the weights in cache 16-22 -> 36-44 GB/s, though through the model decode stays at
-// the memory's rate); more columns run the prefill tile in column tiles, as GemmRowLanes does
-// after preparing the weights (pp512 Q8_0 alternating with the binary before, five rounds:
-// median 215 -> 234 t/s).
-// (Tried for prefill and no faster in the model: the products in int16, two vpmaddwd per 8 rows x
-// 4 elements on sign-extended weights instead of vpsignb + vpmaddubsw + vpmaddwd, which a
-// register-only microbenchmark put at 0.73x the cycles; in the tile the sign extensions and the
-// doubled vpaddd load the other two pipes as much, docs/PERFORMANCE.md.)
-using LanesTileFn = void (*)(const LanesQ8&, const ActBlock*, int64_t, float*, size_t, int);
-
-template <int... I>
-constexpr std::array<LanesTileFn, sizeof...(I)> MakeLanesTiles(std::integer_sequence<int, I...>) {
-  return {&TileQ8<LanesQ8, 1, I + 1>...};
-}
-
-void GemmQ8_0Lanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
-                   int64_t nc, float* y, size_t y_stride) {
-  constexpr int kTileCols = kCols<Q8_0W>;
-  static constexpr auto kTiles = MakeLanesTiles(std::make_integer_sequence<int, kTileCols>());
-  const int64_t nb = k / kQK8_0;
-  auto* act = static_cast<ActBlock*>(ThreadScratch(static_cast<size_t>(nc * nb) * sizeof(ActBlock)));
-  PrepareColumns<0>(a, a_stride, nc, nb, kTileCols, act);
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const size_t group_bytes = kLaneRows * w_stride;
-  for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
-    const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
-    const LanesQ8 src{wb + r0 * w_stride, group_bytes};
-    if (nc == 1) {
-      TileQ8<LanesQ8, 1, 1, true>(src, act, nb, y + r0, y_stride, rows);
-      continue;
-    }
-    for (int64_t c0 = 0; c0 < nc; c0 += kTileCols) {
-      const int cc = static_cast<int>(std::min<int64_t>(kTileCols, nc - c0));
-      kTiles[cc - 1](src, act + c0 * nb, nb, y + c0 * y_stride + r0, y_stride, rows);
-    }
+// Weights in a lanes layout (Src: LanesQ8 or LanesQ5, W the type), every column count. Decode
+// (one column) runs groups one at a time with the weight stream prefetched; small batches run
+// the tiles on the layout column tile by column tile. From kRowLanesMinCols columns Q8_0 keeps
+// reading the layout (its vectors need no unpacking), while Q5_0 unpacks a group's blocks once
+// into the prepared form (no transposition needed) shared by every column tile, as GemmRowLanes
+// does — unpacking per column tile would redo it for each.
+// Per 8 rows x 32 elements for one column: Q8_0 ~50 instructions against ~84 for the split
+// kernel's steps (gemm_bench decode with the weights in cache 16-22 -> 36-44 GB/s, though
+// through the model decode stays at the memory's rate; pp512 alternating, five rounds: median
+// 215 -> 234 t/s); Q5_0 ~63 against ~84 for the pair kernel, 2 vpmaddwd instead of 4 (decode
+// from memory 10.6-11.6 -> 15.9-17.9 GB/s: it was compute-bound).
+// (Tried for Q8_0 prefill and no faster in the model: the products in int16, two vpmaddwd per 8
+// rows x 4 elements on sign-extended weights instead of vpsignb + vpmaddubsw + vpmaddwd, which
+// a register-only microbenchmark put at 0.73x the cycles; in the tile the sign extensions and
+// the doubled vpaddd load the other two pipes as much, docs/PERFORMANCE.md.)
+template <class Src, int kOffset, int C, bool kPrefetch = false>
+void LanesTile(const Src& src, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
+  if constexpr (kOffset == 0) {
+    TileQ8<Src, 1, C, kPrefetch>(src, act, nb, y, y_stride, rows);
+  } else {
+    Tile<Src, kOffset, 1, C, kPrefetch>(src, act, nb, y, y_stride, rows);
   }
 }
 
-// Q5_0 in WeightLayout::kQ5_0Lanes: decode and small batches run Tile on the layout, unpacking
-// each group's vectors as they go (for one column ~63 instructions per 8 rows x 32 elements
-// against ~84 for the pair kernel's steps, and 2 vpmaddwd instead of 4); from kRowLanesMinCols
-// columns a group's blocks are unpacked once into the prepared form (no transposition needed)
-// and shared by every column tile, as GemmRowLanes does.
-using Q5LanesTileFn = void (*)(const LanesQ5&, const ActBlock*, int64_t, float*, size_t, int);
-
-template <int... I>
-constexpr std::array<Q5LanesTileFn, sizeof...(I)> MakeQ5LanesTiles(std::integer_sequence<int, I...>) {
-  return {&Tile<LanesQ5, 16, 1, I + 1>...};
+template <class Src, int kOffset, int... I>
+constexpr auto MakeLanesTiles(std::integer_sequence<int, I...>) {
+  using Fn = void (*)(const Src&, const ActBlock*, int64_t, float*, size_t, int);
+  return std::array<Fn, sizeof...(I)>{&LanesTile<Src, kOffset, I + 1>...};
 }
 
-void GemmQ5_0Lanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
-                   int64_t nc, float* y, size_t y_stride) {
-  constexpr int kTileCols = kCols<Q5_0W>;
-  static_assert(kGroups<Q5_0W> == 1);
+template <class Src, class W>
+void GemmLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nc,
+               float* y, size_t y_stride) {
+  constexpr int kTileCols = kCols<W>;
+  static_assert(kGroups<W> == 1);
+  static constexpr auto kLanesTiles = MakeLanesTiles<Src, W::kOffset>(std::make_integer_sequence<int, kTileCols>());
+  static constexpr auto kPreparedTiles = MakeTiles<W, 1>(std::make_integer_sequence<int, kTileCols>());
   const int64_t nb = k / kQK8_0;
-  const bool prefill = nc >= kRowLanesMinCols;
+  const bool unpack_once = W::kOffset != 0 && nc >= kRowLanesMinCols;
   const size_t act_bytes = AlignUp(static_cast<size_t>(nc * nb) * sizeof(ActBlock));
-  const size_t w_bytes = prefill ? static_cast<size_t>(nb) * sizeof(WeightBlock) : 0;
+  const size_t w_bytes = unpack_once ? static_cast<size_t>(nb) * sizeof(WeightBlock) : 0;
   auto* scratch = static_cast<uint8_t*>(ThreadScratch(act_bytes + w_bytes));
   auto* act = reinterpret_cast<ActBlock*>(scratch);
   auto* wp = reinterpret_cast<WeightBlock*>(scratch + act_bytes);
-  PrepareColumns<16>(a, a_stride, nc, nb, kTileCols, act);
-  static constexpr auto kLanesTiles = MakeQ5LanesTiles(std::make_integer_sequence<int, kTileCols>());
-  static constexpr auto kPreparedTiles = MakeTiles<Q5_0W, 1>(std::make_integer_sequence<int, kTileCols>());
+  PrepareColumns<W::kOffset>(a, a_stride, nc, nb, kTileCols, act);
   const auto* wb = static_cast<const uint8_t*>(w);
   const size_t group_bytes = kLaneRows * w_stride;
   for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
     const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
-    const LanesQ5 src{wb + r0 * w_stride, group_bytes};
+    const Src src{wb + r0 * w_stride, group_bytes};
     if (nc == 1) {
-      Tile<LanesQ5, 16, 1, 1, true>(src, act, nb, y + r0, y_stride, rows);
+      LanesTile<Src, W::kOffset, 1, true>(src, act, nb, y + r0, y_stride, rows);
       continue;
     }
-    if (prefill) {
+    if (unpack_once) {
       for (int64_t b = 0; b < nb; ++b) {
         for (int g = 0; g < 8; ++g) _mm256_store_si256(&wp[b].w[g], src.Vec(0, b, g));
         _mm256_store_ps(wp[b].d, src.Scales(0, b));
@@ -570,7 +548,7 @@ void GemmQ5_0Lanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
     for (int64_t c0 = 0; c0 < nc; c0 += kTileCols) {
       const int cc = static_cast<int>(std::min<int64_t>(kTileCols, nc - c0));
       float* yt = y + c0 * y_stride + r0;
-      if (prefill) {
+      if (unpack_once) {
         kPreparedTiles[cc - 1](wp, act + c0 * nb, nb, yt, y_stride, rows);
       } else {
         kLanesTiles[cc - 1](src, act + c0 * nb, nb, yt, y_stride, rows);
@@ -591,7 +569,7 @@ GemmFn GemmRowLanesAvx2(GgmlType weight_type, bool q5_0_pairs) {
   }
 }
 
-GemmFn GemmQ8_0LanesAvx2() { return GemmQ8_0Lanes; }
-GemmFn GemmQ5_0LanesAvx2() { return GemmQ5_0Lanes; }
+GemmFn GemmQ8_0LanesAvx2() { return GemmLanes<LanesQ8, Q8_0W>; }
+GemmFn GemmQ5_0LanesAvx2() { return GemmLanes<LanesQ5, Q5_0W>; }
 
 }  // namespace bastion::legacy

@@ -189,33 +189,35 @@ void FileRowFromQ5Lanes(const uint8_t* group, int64_t nb, int r, BlockQ5_0* row)
   }
 }
 
-// Both lanes layouts: whole groups of 8 rows rewritten through a copy of the group.
-template <class Block>
-void ConvertLanesOf(bool to_lanes, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows,
-                    void (*from_file)(const uint8_t*, int64_t, uint8_t*),
-                    void (*row_from_lanes)(const uint8_t*, int64_t, int, Block*)) {
-  BASTION_CHECK(k % 32 == 0 && n_rows % kLaneRows == 0);
+// The two lanes layouts by weight type: a group of 8 file-layout rows (nb blocks each,
+// contiguous) -> the group's bytes, and row r (0-7) of a group -> its file-layout blocks.
+void GroupFromFileRows(GgmlType type, const uint8_t* file, int64_t nb, uint8_t* group) {
+  if (type == GgmlType::kQ8_0) return LanesFromFile(file, nb, group);
+  BASTION_CHECK(type == GgmlType::kQ5_0);
+  Q5LanesFromFile(file, nb, group);
+}
+
+void FileRowFromGroup(GgmlType type, const uint8_t* group, int64_t nb, int r, uint8_t* row) {
+  if (type == GgmlType::kQ8_0) return FileRowFromLanes(group, nb, r, reinterpret_cast<BlockQ8_0*>(row));
+  BASTION_CHECK(type == GgmlType::kQ5_0);
+  FileRowFromQ5Lanes(group, nb, r, reinterpret_cast<BlockQ5_0*>(row));
+}
+
+// Whole groups of 8 rows rewritten through a copy of the group.
+void ConvertLanes(bool to_lanes, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
+  BASTION_CHECK((type == GgmlType::kQ8_0 || type == GgmlType::kQ5_0) && k % 32 == 0 && n_rows % kLaneRows == 0);
   const int64_t nb = k / 32;
-  BASTION_CHECK(row_bytes == static_cast<size_t>(nb) * sizeof(Block));
+  BASTION_CHECK(row_bytes == RowBytes(type, k));
   const size_t group_bytes = kLaneRows * row_bytes;
   std::vector<uint8_t> copy(group_bytes);
   for (int64_t r0 = 0; r0 < n_rows; r0 += kLaneRows) {
     uint8_t* group = rows + static_cast<size_t>(r0) * row_bytes;
     std::memcpy(copy.data(), group, group_bytes);
     if (to_lanes) {
-      from_file(copy.data(), nb, group);
+      GroupFromFileRows(type, copy.data(), nb, group);
     } else {
-      for (int r = 0; r < kLaneRows; ++r) row_from_lanes(copy.data(), nb, r, reinterpret_cast<Block*>(group + r * row_bytes));
+      for (int r = 0; r < kLaneRows; ++r) FileRowFromGroup(type, copy.data(), nb, r, group + r * row_bytes);
     }
-  }
-}
-
-void ConvertLanes(bool to_lanes, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
-  if (type == GgmlType::kQ8_0) {
-    ConvertLanesOf<BlockQ8_0>(to_lanes, k, rows, row_bytes, n_rows, LanesFromFile, FileRowFromLanes);
-  } else {
-    BASTION_CHECK(type == GgmlType::kQ5_0);
-    ConvertLanesOf<BlockQ5_0>(to_lanes, k, rows, row_bytes, n_rows, Q5LanesFromFile, FileRowFromQ5Lanes);
   }
 }
 
@@ -311,24 +313,15 @@ void DequantizeLayoutRow(WeightLayout layout, GgmlType type, int64_t k, const ui
       UnpackRows(layout, type, k, unpacked.data(), row_bytes, 1);
       file_row = unpacked.data();
       break;
-    case WeightLayout::kQ8_0Lanes: {
-      BASTION_CHECK(type == GgmlType::kQ8_0);
-      const int64_t nb = k / kQK8_0;
+    case WeightLayout::kQ8_0Lanes:
+    case WeightLayout::kQ5_0Lanes:
+      // Only this row's bytes out of its group (a lookup per token; unpacking the group would
+      // do eight rows' work).
       unpacked.resize(row_bytes);
-      FileRowFromLanes(rows + static_cast<size_t>(row / kLaneRows * kLaneRows) * row_bytes, nb,
-                       static_cast<int>(row % kLaneRows), reinterpret_cast<BlockQ8_0*>(unpacked.data()));
+      FileRowFromGroup(type, rows + static_cast<size_t>(row / kLaneRows * kLaneRows) * row_bytes, k / 32,
+                       static_cast<int>(row % kLaneRows), unpacked.data());
       file_row = unpacked.data();
       break;
-    }
-    case WeightLayout::kQ5_0Lanes: {
-      BASTION_CHECK(type == GgmlType::kQ5_0);
-      const int64_t nb = k / kQK5_0;
-      unpacked.resize(row_bytes);
-      FileRowFromQ5Lanes(rows + static_cast<size_t>(row / kLaneRows * kLaneRows) * row_bytes, nb,
-                         static_cast<int>(row % kLaneRows), reinterpret_cast<BlockQ5_0*>(unpacked.data()));
-      file_row = unpacked.data();
-      break;
-    }
   }
   DequantizeRow(type, file_row, out, k);
 }
