@@ -60,6 +60,17 @@ uint32_t Back(uint64_t r) { return static_cast<uint32_t>(r >> 32); }
 
 }  // namespace
 
+int64_t BalancedChunkRows(int64_t n_out, int64_t rows, int64_t align, int n_threads) {
+  const auto chunks_of = [n_out](int64_t r) { return (n_out + r - 1) / r; };
+  const int64_t first = (chunks_of(rows) + n_threads - 1) / n_threads * n_threads;
+  for (int64_t want = first;; want += n_threads) {
+    const int64_t fewer = (n_out + want - 1) / want;
+    const int64_t aligned = std::max(align, (fewer + align - 1) / align * align);
+    if (chunks_of(aligned) % n_threads == 0) return aligned;
+    if (aligned == align) return rows;
+  }
+}
+
 MatMulEngine::MatMulEngine(ThreadPool& pool, SimdLevel level)
     : pool_(pool), level_(level), ops_(GetVecOps(level)), shares_(std::make_unique<Share[]>(static_cast<size_t>(pool.size()))) {}
 
@@ -262,6 +273,7 @@ void MatMulEngine::RunChunks(std::span<const MatMulJob> jobs, int64_t n_tokens, 
     }
     rows = std::clamp<int64_t>(rows, kRowAlign, std::max<int64_t>(w.n_out, kRowAlign));
     rows = (rows + kRowAlign - 1) / kRowAlign * kRowAlign;
+    if (n_tokens >= kPrefillMinTokens) rows = BalancedChunkRows(w.n_out, rows, kRowAlign, n_threads);
     for (int64_t r = 0; r < w.n_out; r += rows) {
       chunks.push_back({static_cast<int>(j), r, std::min(w.n_out, r + rows)});
     }

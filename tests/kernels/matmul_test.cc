@@ -127,6 +127,37 @@ TEST(MatMulTest, LargeDecodeProductMatchesReference) {
   }
 }
 
+// Prefill chunk rows: every thread gets as many chunks of a job as the others where the row
+// alignment allows, never more rows than asked for, and the same rows when already balanced.
+TEST(MatMulTest, PrefillChunksSplitEvenlyOverTheThreads) {
+  // Qwen2.5-0.5B's attention output and ffn_down (896 rows): 7 chunks of 128 -> 8 of 112.
+  EXPECT_EQ(BalancedChunkRows(896, 128, 16, 2), 112);
+  // Its k and v projections (128 rows): one chunk -> two of 64.
+  EXPECT_EQ(BalancedChunkRows(128, 128, 16, 2), 64);
+  // Already even: ffn_gate/up (4864 rows in 38 chunks of 128).
+  EXPECT_EQ(BalancedChunkRows(4864, 128, 16, 2), 128);
+  // 4864 rows in 256-row chunks are 19; 20 chunks would round back up to 256 rows, so 22 of 224.
+  EXPECT_EQ(BalancedChunkRows(4864, 256, 16, 2), 224);
+  // One thread: any count is balanced.
+  EXPECT_EQ(BalancedChunkRows(896, 128, 16, 1), 128);
+  // Too few aligned rows to split: unchanged.
+  EXPECT_EQ(BalancedChunkRows(16, 16, 16, 2), 16);
+  EXPECT_EQ(BalancedChunkRows(20, 32, 16, 3), 32);
+  for (int threads = 1; threads <= 8; ++threads) {
+    for (int64_t n_out : {16, 100, 128, 896, 1000, 4864, 151936}) {
+      for (int64_t rows : {16, 64, 112, 128, 256, 2048}) {
+        const int64_t got = BalancedChunkRows(n_out, rows, 16, threads);
+        EXPECT_LE(got, rows);
+        EXPECT_EQ(got % 16, 0);
+        const int64_t chunks = (n_out + got - 1) / got;
+        if (got != rows) {
+          EXPECT_EQ(chunks % threads, 0) << n_out << " " << rows << " " << threads;
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, MatMulTest,
                          ::testing::Combine(::testing::Values(1, 2, 3), ::testing::Values(1, 2, 3, 8, 70)));
 
