@@ -26,7 +26,8 @@ constexpr int64_t kRowAlign = 16;
 constexpr size_t kChunkBytes = 96 * 1024;
 
 // For many tokens the kernels re-arrange the activation tile on every call, so fewer, taller
-// calls win: at least this many rows per chunk (each chunk is still under a MiB of weights).
+// calls win: at least this many rows per chunk (each chunk is still under a MiB of weights), less
+// only what BalancedChunkRows trims so that the count divides evenly between the threads.
 constexpr int64_t kPrefillMinRows = 128;
 constexpr int64_t kPrefillMinTokens = 8;
 // Row cap per chunk for kernels that take all tokens at once (their per-call scratch holds the

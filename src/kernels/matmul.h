@@ -48,8 +48,8 @@ struct MatMulJob {
   int64_t y_stride;  // floats between token rows of y (>= weight->n_out)
 };
 
-// Rows per prefill chunk for a job of n_out rows: the fewest rows at most `rows` (a multiple of
-// `align`) whose chunk count is a multiple of n_threads, else `rows`. Chunks of one job cost the
+// Rows per prefill chunk for a job of n_out rows: the most rows, at most `rows` and a multiple of
+// `align`, whose chunk count is a multiple of n_threads; `rows` itself where none is. Chunks of one job cost the
 // same, so a count that is not a multiple leaves threads idle while the last ones run: 896 rows
 // in 128-row chunks are seven, four for one thread and three for the other (an eighth of the
 // attention output and ffn_down products idle at two threads); 112-row chunks are eight.
