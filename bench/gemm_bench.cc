@@ -36,7 +36,7 @@ namespace {
 struct Options {
   std::vector<GgmlType> types = {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_1,
                                  GgmlType::kQ5_1, GgmlType::kF16,  GgmlType::kBF16, GgmlType::kF32};
-  std::vector<std::string> levels = {"avx2", "avx2_repacked", "avx512", "avx512_nobf16"};
+  std::vector<std::string> levels = {"avx2", "avx2_repacked", "avx512", "avx512_repacked", "avx512_nobf16"};
   int64_t k = 896;
   int64_t nr = 4864;
   int64_t cold_mb = 1024;
@@ -147,16 +147,18 @@ void Run(const Options& o) {
 
     for (const std::string& level : o.levels) {
       GemmFn fn = KernelFor(t, level);
-      // "avx2_repacked": the weights in the layout Model::Load repacks them into at the AVX2
-      // level (kernels/weight_layout.h: Q5_0 pairs, Q8_0 lanes), through its kernel.
-      const WeightLayout layout = PreferredLayout(t, o.k, o.nr, SimdLevel::kAvx2);
-      const bool repacked = level == "avx2_repacked";
+      // "avx2_repacked", "avx512_repacked": the weights in the layout Model::Load repacks them
+      // into at that level (kernels/weight_layout.h: Q5_0 pairs or lanes, Q8_0 lanes), through
+      // its kernel.
+      const bool repacked = level == "avx2_repacked" || level == "avx512_repacked";
+      const SimdLevel repack_level = level == "avx512_repacked" ? SimdLevel::kAvx512 : SimdLevel::kAvx2;
+      const WeightLayout layout = PreferredLayout(t, o.k, o.nr, repack_level);
       if (repacked) {
-        if (DetectSimdLevel() < SimdLevel::kAvx2 || layout == WeightLayout::kFile ||
-            PreferredLayout(t, 4864, 896, SimdLevel::kAvx2) != layout) {
+        if (DetectSimdLevel() < repack_level || layout == WeightLayout::kFile ||
+            PreferredLayout(t, 4864, 896, repack_level) != layout) {
           continue;
         }
-        fn = GetLayoutGemm(t, layout, SimdLevel::kAvx2);
+        fn = GetLayoutGemm(t, layout, repack_level);
       }
       if (fn == nullptr) continue;
       std::vector<uint8_t> w_repacked, cold_repacked, wd_repacked;

@@ -43,6 +43,7 @@
 
 #include "kernels/avx2_common.h"
 #include "kernels/gemm_legacy_internal.h"
+#include "kernels/lanes_common.h"
 #include "quant/blocks.h"
 
 namespace bastion::avx2 {
@@ -65,71 +66,12 @@ void Transpose8x8Epi32(const __m256i* in, __m256i* out) {
   }
 }
 
-void StoreLanes(__m256 v, int n, float* out) {
-  if (n == 8) {
-    _mm256_storeu_ps(out, v);
-    return;
-  }
-  alignas(32) float tmp[8];
-  _mm256_store_ps(tmp, v);
-  for (int r = 0; r < n; ++r) out[r] = tmp[r];
-}
+void StoreLanes(__m256 v, int n, float* out) { legacy::StoreLaneRows(v, n, out); }
 
 }  // namespace bastion::avx2
 
 namespace bastion::legacy {
 namespace {
-
-constexpr int kLaneRows = 8;
-
-// One activation block: its quants and the two scalars the block's FMAs need.
-struct ActBlock {
-  int8_t qs[32];
-  float d;     // the activation scale
-  float corr;  // d * -offset * (sum of qs): the weights' offset folded in
-};
-static_assert(sizeof(ActBlock) == 40);
-
-// One block of 8 rows: w[g] holds elements 4g..4g+3 of row r in its int32 lane r (unsigned
-// weight values, offset not removed), d[r] row r's scale.
-struct alignas(32) WeightBlock {
-  __m256i w[8];
-  float d[8];
-};
-static_assert(sizeof(WeightBlock) == 288);
-
-template <int kOffset>
-void PrepareAct(const uint8_t* a, int64_t nb, ActBlock* out, int64_t out_stride) {
-  const auto* blocks = reinterpret_cast<const BlockQ8_0*>(a);
-  const __m256i ones8 = _mm256_set1_epi8(1);
-  const __m256i ones16 = _mm256_set1_epi16(1);
-  for (int64_t b = 0; b < nb; ++b) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
-    ActBlock& o = out[b * out_stride];
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.qs), q);
-    o.d = _cvtsh_ss(blocks[b].d);
-    o.corr = 0.0f;
-    if constexpr (kOffset != 0) {
-      const __m256i s8 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
-      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
-      s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
-      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-      o.corr = o.d * static_cast<float>(-kOffset * _mm_cvtsi128_si32(s4));
-    }
-  }
-}
-
-// Activation columns prepared in tiles of `cols` columns, step-major within each: block b of
-// column c0 + i (c0 a multiple of cols) at act[c0 * nb + b * cc + i], cc the tile's width.
-template <int kOffset>
-void PrepareColumns(const void* a, size_t a_stride, int64_t nc, int64_t nb, int64_t cols, ActBlock* act) {
-  const auto* ab = static_cast<const uint8_t*>(a);
-  for (int64_t c = 0; c < nc; ++c) {
-    const int64_t c0 = c / cols * cols;
-    const int64_t cc = std::min<int64_t>(cols, nc - c0);
-    PrepareAct<kOffset>(ab + c * a_stride, nb, act + c0 * nb + (c - c0), cc);
-  }
-}
 
 // ---- Weight types: one block of one row as 32 unsigned values in element order -------------------
 
@@ -219,96 +161,6 @@ void PrepareWeights(const uint8_t* w, size_t w_stride, int n, int64_t nb, Weight
   }
 }
 
-// Four bytes at p in every int32 lane: one vbroadcastss from memory (the float goes through
-// memcpy, so the int8 bytes are never read through a float lvalue).
-__m256i Broadcast4(const int8_t* p) {
-  float f;
-  std::memcpy(&f, p, sizeof f);
-  return _mm256_castps_si256(_mm256_set1_ps(f));
-}
-
-// Clears a tile's G x C accumulators.
-template <int G, int C>
-void ZeroTile(__m256 (&acc)[G][C]) {
-#pragma GCC unroll 8
-  for (int i = 0; i < G; ++i) {
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) acc[i][c] = _mm256_setzero_ps();
-  }
-}
-
-// Lane r of acc[i][c] -> row 8i + r of column c; `rows` of the 8 * G are stored.
-template <int G, int C>
-void StoreTile(const __m256 (&acc)[G][C], float* y, size_t y_stride, int rows) {
-#pragma GCC unroll 8
-  for (int i = 0; i < G; ++i) {
-    const int n = std::clamp(rows - i * kLaneRows, 0, kLaneRows);
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) avx2::StoreLanes(acc[i][c], n, y + c * y_stride + i * kLaneRows);
-  }
-}
-
-// Where the tiles find group i's block b: the per-call prepared blocks (file layout) ...
-struct PreparedBlocks {
-  const WeightBlock* wp;  // group i's block b at wp[i * nb + b]
-  int64_t nb;
-  __m256i Vec(int i, int64_t b, int g) const { return _mm256_load_si256(&wp[i * nb + b].w[g]); }
-  __m256 Scales(int i, int64_t b) const { return _mm256_load_ps(wp[i * nb + b].d); }
-  void Prefetch(int64_t) const {}
-};
-
-// ... or the load-time layout (WeightLayout::kQ8_0Lanes, kernels/weight_layout.h): the same
-// vectors at 16 + 32 g in each 272-byte block, the 8 scales as F16 before them.
-struct LanesQ8 {
-  static constexpr size_t kBlockBytes = 272;
-  const uint8_t* w;    // the first group's first block
-  size_t group_bytes;  // 8 rows
-  const uint8_t* At(int i, int64_t b) const { return w + i * group_bytes + static_cast<size_t>(b) * kBlockBytes; }
-  __m256i Vec(int i, int64_t b, int g) const {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(At(i, b) + 16 + 32 * g));
-  }
-  __m256 Scales(int i, int64_t b) const {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(At(i, b))));
-  }
-  // Decode streams each group once: kPrefetchBytes ahead (the split kernel's distance; 0 and
-  // 4 KiB were within the noise in decode_bench), every line of the block there (five 64-byte
-  // steps cover 272 bytes whatever the alignment).
-  static constexpr int64_t kPrefetchBytes = 2048;
-  void Prefetch(int64_t b) const {
-    const char* p = reinterpret_cast<const char*>(At(0, b)) + kPrefetchBytes;
-    for (int l = 0; l < 5; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
-  }
-};
-
-// ... or WeightLayout::kQ5_0Lanes: per 176-byte block the 8 F16 scales, the 8 rows' fifth-bit
-// words (row r's bit 8t + g: element 4g + t), then 4 vectors of the rows' `qs` words (vector j,
-// lane r: qs bytes 4j .. 4j+3 of row r, whose low nibbles are elements 4j .. 4j+3 and high
-// nibbles elements 16 + 4j ..). Group g's vector: the nibbles of vector g % 4 (low or high),
-// and bit g of each fifth-bit byte shifted to bit 4 (a 16-bit shift moves a byte's own bits there,
-// never its neighbour's).
-struct LanesQ5 {
-  static constexpr size_t kBlockBytes = 176;
-  const uint8_t* w;
-  size_t group_bytes;
-  const uint8_t* At(int i, int64_t b) const { return w + i * group_bytes + static_cast<size_t>(b) * kBlockBytes; }
-  __m256i Vec(int i, int64_t b, int g) const {
-    const uint8_t* p = At(i, b);
-    const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 48 + 32 * (g % 4)));
-    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16));
-    const __m256i mask = _mm256_set1_epi8(0x0F);
-    const __m256i nibbles = g < 4 ? _mm256_and_si256(n, mask) : _mm256_and_si256(_mm256_srli_epi16(n, 4), mask);
-    const __m256i fifth = g < 4 ? _mm256_slli_epi16(h, 4 - g) : g == 4 ? h : _mm256_srli_epi16(h, g - 4);
-    return _mm256_or_si256(nibbles, _mm256_and_si256(fifth, _mm256_set1_epi8(0x10)));
-  }
-  __m256 Scales(int i, int64_t b) const {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(At(i, b))));
-  }
-  // As LanesQ8's; four lines cover 176 bytes whatever the alignment.
-  void Prefetch(int64_t b) const {
-    const char* p = reinterpret_cast<const char*>(At(0, b)) + LanesQ8::kPrefetchBytes;
-    for (int l = 0; l < 4; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
-  }
-};
 
 // G groups of 8 rows x C columns, the weights from `src` (PreparedBlocks or a load-time layout);
 // `act` is step-major: block b of column c at act[b * C + c]. `rows` of the 8 * G are stored.
@@ -436,7 +288,6 @@ constexpr int kGroups = W::kOffset == 8 ? 2 : 1;
 template <class W>
 constexpr int kCols = W::kOffset == 8 ? 3 : 4;
 
-size_t AlignUp(size_t n) { return (n + 63) / 64 * 64; }
 
 using TileFn = void (*)(const WeightBlock*, const ActBlock*, int64_t, float*, size_t, int);
 

@@ -264,14 +264,18 @@ WeightLayout PreferredLayout(GgmlType type, int64_t k, int64_t n_rows, SimdLevel
   }();
   if (off) return WeightLayout::kFile;
 #if defined(BASTION_HAVE_AVX2)
-  // Only the AVX2 kernel has a variant for it; the AVX-512 kernels read the file's layout.
-  if (level == SimdLevel::kAvx2 && type == GgmlType::kQ5_0 && k % kQK5_0 == 0 && n_rows % kLaneRows == 0) {
-    return WeightLayout::kQ5_0Lanes;
-  }
+  // The lanes layouts have kernels at AVX2 and at AVX-512 (VNNI). Where AMX-INT8 runs the
+  // prefill products (Sapphire Rapids) the AVX-512 level keeps the file's layout, which the AMX
+  // kernel packs from.
+  bool lanes_level = level == SimdLevel::kAvx2;
+#if defined(BASTION_HAVE_AVX512)
+  lanes_level = lanes_level || (level == SimdLevel::kAvx512 && !legacy::AmxInt8Ready());
+#endif
+  const bool whole_groups = n_rows % kLaneRows == 0;
+  if (lanes_level && type == GgmlType::kQ5_0 && k % kQK5_0 == 0 && whole_groups) return WeightLayout::kQ5_0Lanes;
+  // The pairs layout has an AVX2 kernel only; the AVX-512 kernels read the file's layout.
   if (level == SimdLevel::kAvx2 && type == GgmlType::kQ5_0 && k % (2 * kQK5_0) == 0) return WeightLayout::kQ5_0Pairs;
-  if (level == SimdLevel::kAvx2 && type == GgmlType::kQ8_0 && k % kQK8_0 == 0 && n_rows % kLaneRows == 0) {
-    return WeightLayout::kQ8_0Lanes;
-  }
+  if (lanes_level && type == GgmlType::kQ8_0 && k % kQK8_0 == 0 && whole_groups) return WeightLayout::kQ8_0Lanes;
 #else
   (void)type;
   (void)k;
@@ -360,11 +364,17 @@ GemmFn GetLayoutGemm(GgmlType type, WeightLayout layout, SimdLevel level) {
 #if defined(BASTION_HAVE_AVX2)
       if (level == SimdLevel::kAvx2) return legacy::GemmQ8_0LanesAvx2();
 #endif
+#if defined(BASTION_HAVE_AVX512)
+      if (level == SimdLevel::kAvx512) return legacy::GemmQ8_0LanesAvx512();
+#endif
       return UnpackingGemmAt<WeightLayout::kQ8_0Lanes, GgmlType::kQ8_0>(level);
     case WeightLayout::kQ5_0Lanes:
       BASTION_CHECK(type == GgmlType::kQ5_0);
 #if defined(BASTION_HAVE_AVX2)
       if (level == SimdLevel::kAvx2) return legacy::GemmQ5_0LanesAvx2();
+#endif
+#if defined(BASTION_HAVE_AVX512)
+      if (level == SimdLevel::kAvx512) return legacy::GemmQ5_0LanesAvx512();
 #endif
       return UnpackingGemmAt<WeightLayout::kQ5_0Lanes, GgmlType::kQ5_0>(level);
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "kernels/gemm_legacy_internal.h"
 #include "quant/blocks.h"
 #include "quant/quantize.h"
 #include "quant/types.h"
@@ -98,11 +99,12 @@ TEST(WeightLayoutTest, Q5_0PairsBitPlacementIsTheDocumentedOne) {
   }
 }
 
-TEST(WeightLayoutTest, PreferredLayoutOnlyWhereTheShapeFitsAndAvx2Runs) {
+TEST(WeightLayoutTest, PreferredLayoutOnlyWhereTheShapeFitsAndAKernelRuns) {
   EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 64, SimdLevel::kScalar), WeightLayout::kFile);
-  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 64, SimdLevel::kAvx512), WeightLayout::kFile);
-  EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 64, SimdLevel::kAvx512), WeightLayout::kFile);
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 64, SimdLevel::kScalar), WeightLayout::kFile);
   EXPECT_EQ(PreferredLayout(GgmlType::kQ4_0, 896, 64, SimdLevel::kAvx2), WeightLayout::kFile);
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 60, SimdLevel::kAvx512), WeightLayout::kFile);  // no pairs kernel
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 60, SimdLevel::kAvx512), WeightLayout::kFile);  // 7.5 groups
   EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 96, 60, SimdLevel::kAvx2), WeightLayout::kFile);  // 3 blocks, 7.5 groups
   EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 60, SimdLevel::kAvx2), WeightLayout::kFile);  // 7.5 groups
 #if defined(BASTION_HAVE_AVX2)
@@ -110,6 +112,14 @@ TEST(WeightLayoutTest, PreferredLayoutOnlyWhereTheShapeFitsAndAvx2Runs) {
     EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 60, SimdLevel::kAvx2), WeightLayout::kQ5_0Pairs);
     EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 96, 64, SimdLevel::kAvx2), WeightLayout::kQ5_0Lanes);
     EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 96, 64, SimdLevel::kAvx2), WeightLayout::kQ8_0Lanes);
+  }
+#endif
+#if defined(BASTION_HAVE_AVX512)
+  if (std::getenv("BASTION_REPACK") == nullptr) {
+    // The VNNI lanes kernels, except where AMX-INT8 runs prefill from the file's layout.
+    const bool amx = legacy::AmxInt8Ready();
+    EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 64, SimdLevel::kAvx512), amx ? WeightLayout::kFile : WeightLayout::kQ5_0Lanes);
+    EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 64, SimdLevel::kAvx512), amx ? WeightLayout::kFile : WeightLayout::kQ8_0Lanes);
   }
 #endif
   EXPECT_EQ(GetLayoutGemm(GgmlType::kF16, WeightLayout::kFile, SimdLevel::kScalar),
@@ -322,6 +332,42 @@ TEST(WeightLayoutTest, LanesGemmMatchesTheFileLayoutKernelAtEveryLevel) {
           }
         }
       }
+    }
+  }
+}
+
+// The AVX-512 lanes kernel computes Q8_0's block sums with vpdpbusd on sign-flipped weights
+// starting from -128 x the activation sums, the AVX2 one with vpsignb/vpmaddubsw/vpmaddwd; both
+// sums are exact and scaled and accumulated the same way, so the outputs must be bit-identical,
+// extremes included (-128 weights, +-127 activations), on every path (decode, small batches,
+// the 16-row prefill tiles).
+TEST(WeightLayoutTest, Q8_0LanesAvx512BitEqualToAvx2) {
+  if (DetectSimdLevel() < SimdLevel::kAvx512) GTEST_SKIP() << "no AVX-512 here";
+  const GemmFn avx2 = GetLayoutGemm(GgmlType::kQ8_0, WeightLayout::kQ8_0Lanes, SimdLevel::kAvx2);
+  const GemmFn avx512 = GetLayoutGemm(GgmlType::kQ8_0, WeightLayout::kQ8_0Lanes, SimdLevel::kAvx512);
+  for (const int64_t k : {32, 896}) {
+    const int64_t nr = 40, nb = k / 32;
+    const size_t row = RowBytes(GgmlType::kQ8_0, k);
+    std::vector<uint8_t> w = QuantizedRows(GgmlType::kQ8_0, k, nr, 7);
+    auto* blocks = reinterpret_cast<BlockQ8_0*>(w.data());
+    for (int64_t i = 0; i < nb; ++i) {
+      for (int e = 0; e < 32; ++e) {
+        blocks[2 * nb + i].qs[e] = -128;
+        blocks[5 * nb + i].qs[e] = e % 2 ? 127 : -128;
+      }
+    }
+    RepackRows(WeightLayout::kQ8_0Lanes, GgmlType::kQ8_0, k, w.data(), row, nr);
+    for (const int64_t nc : {1, 3, 8, 16, 21}) {
+      std::vector<uint8_t> a = Q8Activations(k, nc, static_cast<uint32_t>(nc));
+      auto* ab = reinterpret_cast<BlockQ8_0*>(a.data());
+      for (int64_t i = 0; i < nb; ++i) {  // column 0: +-127 against the extreme rows
+        for (int e = 0; e < 32; ++e) ab[i].qs[e] = e % 3 ? 127 : -127;
+      }
+      const size_t a_row = RowBytes(GgmlType::kQ8_0, k);
+      std::vector<float> want(static_cast<size_t>(nr * nc)), got(want.size());
+      avx2(k, w.data(), row, nr, a.data(), a_row, nc, want.data(), static_cast<size_t>(nr));
+      avx512(k, w.data(), row, nr, a.data(), a_row, nc, got.data(), static_cast<size_t>(nr));
+      ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float))) << "k=" << k << " nc=" << nc;
     }
   }
 }
