@@ -168,11 +168,14 @@ int64_t PrefillTokenTile([[maybe_unused]] GgmlType weight_type, [[maybe_unused]]
   if (level == SimdLevel::kAvx2 && weight_type == GgmlType::kQ4_0) return 256;
 #endif
 #if defined(BASTION_HAVE_AVX512)
-  // The AVX-512 lanes kernels (gemm_legacy_avx512_lanes.cc; Q5_0 and Q8_0 in the lanes layouts
-  // wherever AMX-INT8 does not run them) re-arrange each 16-row group pair once per call. pp512
+  // The AVX-512 lanes kernels (gemm_legacy_avx512_lanes.cc; Q4_0, Q5_0 and Q8_0 in the lanes
+  // layouts wherever AMX-INT8 does not run them) re-arrange each 16-row group pair once per call. pp512
   // on Zen 5, two rounds: Q4_K_M 963/961 t/s at 64 tokens, 985/984 at 256, 1039/1005 at 512;
   // Q8_0 944/903, 988/976, 1039/1027.
-  if (level == SimdLevel::kAvx512 && (weight_type == GgmlType::kQ5_0 || weight_type == GgmlType::kQ8_0)) return 512;
+  if (level == SimdLevel::kAvx512 &&
+      (weight_type == GgmlType::kQ4_0 || weight_type == GgmlType::kQ5_0 || weight_type == GgmlType::kQ8_0)) {
+    return 512;
+  }
 #endif
   return 64;
 }

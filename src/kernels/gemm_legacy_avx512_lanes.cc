@@ -1,5 +1,6 @@
-// AVX-512 VNNI kernels for Q8_0 and Q5_0 weights in the load-time lanes layouts
-// (kernels/weight_layout.h: kQ8_0Lanes, kQ5_0Lanes) x Q8_0 activations, every column count.
+// AVX-512 VNNI kernels for Q8_0, Q5_0 and Q4_0 weights in the load-time lanes layouts
+// (kernels/weight_layout.h: kQ8_0Lanes, kQ5_0Lanes, kQ4_0Lanes) x Q8_0 activations, every column
+// count.
 //
 // Why: the AVX-512 row kernel (gemm_legacy_avx512.cc) keeps 32 elements of one weight row per
 // vector, so decode spends a horizontal sum per row and unpacks every block into a full vector
@@ -13,16 +14,17 @@
 //
 // vpdpbusd multiplies unsigned by signed bytes and adds the four products to an int32 lane
 // without saturating, so the weights go in unsigned with an offset: Q5_0's stored values u =
-// w + 16 as they are, Q8_0's quants with the sign bit flipped (w ^ 0x80 = w + 128 as a byte). Each
-// block's int32 sum starts from -offset x (sum of the activation's quants) (ActBlock::offset_sum),
-// so after the 8 vpdpbusd it is exactly sum(w x a), as in every other kernel: the results differ
+// w + 16 and Q4_0's u = w + 8 as they are, Q8_0's quants with the sign bit flipped (w ^ 0x80 =
+// w + 128 as a byte). Each block's int32 sum starts from -offset x (sum of the activation's
+// quants) (ActBlock::offset_sum), so after the 8 vpdpbusd it is exactly sum(w x a), as in every other kernel: the results differ
 // from the file-layout kernels only by float rounding order, and Q8_0's equal the AVX2 lanes
 // tile's bit for bit (same exact sums, same scale product and FMA).
 //
 // Decode (one column) streams one 8-row group at a time with the weight stream prefetched; from
 // two columns on, tiles of 2 groups (16 rows: each broadcast feeds two weight vectors) x kCols
-// columns. Q5_0 calls of kRowLanesMinCols columns or more unpack each group pair's blocks once
-// (nibbles and fifth bits to bytes) into a scratch that every column tile reads.
+// columns. Calls of kRowLanesMinCols columns or more (prefill) re-arrange each group pair's
+// blocks once (Q4_0/Q5_0 unpacked to bytes, Q8_0's signs flipped) into 16-row 512-bit vectors
+// that every column tile reads (PairTile).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -40,7 +42,7 @@ namespace {
 constexpr int kQ8Offset = 128;
 
 // G groups of 8 rows x C columns; `act` step-major (block b of column c at act[b * C + c]).
-// kOffset 128: Q8_0 (sign bits flipped here); 16: Q5_0 (values as stored).
+// kOffset 128: Q8_0 (sign bits flipped here); 16: Q5_0, 8: Q4_0 (values as stored).
 template <class Src, int kOffset, int G, int C, bool kPrefetch = false>
 void VnniTile(const Src& src, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
   __m256 acc[G][C];
@@ -213,5 +215,6 @@ void GemmLanesVnni(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
 
 GemmFn GemmQ8_0LanesAvx512() { return GemmLanesVnni<LanesQ8, kQ8Offset>; }
 GemmFn GemmQ5_0LanesAvx512() { return GemmLanesVnni<LanesQ5, 16>; }
+GemmFn GemmQ4_0LanesAvx512() { return GemmLanesVnni<LanesQ4, 8>; }
 
 }  // namespace bastion::legacy

@@ -65,10 +65,11 @@ constexpr int64_t kAvx512MinColsForColumnKernel = 8;
 // vector (lane 2t + h = token t x row r + h), so a small batch fills every lane; nullptr for other
 // types.
 GemmFn GemmColsPairsAvx512(GgmlType weight_type);
-// Q8_0 weights in WeightLayout::kQ8_0Lanes and Q5_0 in kQ5_0Lanes, every column count, with
-// VNNI on 8-row lanes (gemm_legacy_avx512_lanes.cc).
+// Q8_0 weights in WeightLayout::kQ8_0Lanes, Q5_0 in kQ5_0Lanes and Q4_0 in kQ4_0Lanes, every
+// column count, with VNNI on 8-row lanes (gemm_legacy_avx512_lanes.cc).
 GemmFn GemmQ8_0LanesAvx512();
 GemmFn GemmQ5_0LanesAvx512();
+GemmFn GemmQ4_0LanesAvx512();
 constexpr int64_t kAvx512MaxColsForPairKernel = 8;
 constexpr int64_t kAvx512MinColsForPairKernel = 6;
 // F32/F16/BF16 weights. With use_bf16_insn the BF16 kernel uses vdpbf16ps; callers must only ask

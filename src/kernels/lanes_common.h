@@ -177,5 +177,28 @@ struct LanesQ5 {
   }
 };
 
+// ... or WeightLayout::kQ4_0Lanes: per 144-byte block the 8 F16 scales, then 4 vectors of the
+// rows' `qs` words as kQ5_0Lanes has them; group g's vector is the low (g < 4) or high nibbles
+// of vector g % 4.
+struct LanesQ4 {
+  static constexpr size_t kBlockBytes = 144;
+  const uint8_t* w;
+  size_t group_bytes;
+  const uint8_t* At(int i, int64_t b) const { return w + i * group_bytes + static_cast<size_t>(b) * kBlockBytes; }
+  __m256i Vec(int i, int64_t b, int g) const {
+    const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(At(i, b) + 16 + 32 * (g % 4)));
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    return g < 4 ? _mm256_and_si256(n, mask) : _mm256_and_si256(_mm256_srli_epi16(n, 4), mask);
+  }
+  __m256 Scales(int i, int64_t b) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(At(i, b))));
+  }
+  // As LanesQ8's; three lines cover 144 bytes whatever the alignment.
+  void Prefetch(int64_t b) const {
+    const char* p = reinterpret_cast<const char*>(At(0, b)) + LanesQ8::kPrefetchBytes;
+    for (int l = 0; l < 3; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+  }
+};
+
 }  // namespace
 }  // namespace bastion::legacy

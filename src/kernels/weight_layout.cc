@@ -209,23 +209,53 @@ void FileRowFromQ5Lanes(const uint8_t* group, int64_t nb, int r, BlockQ5_0* row)
   }
 }
 
-// The two lanes layouts by weight type: a group of 8 file-layout rows (nb blocks each,
+// ---- kQ4_0Lanes ----------------------------------------------------------------------------------
+
+constexpr size_t kQ4LanesBlockBytes = kLaneRows * sizeof(BlockQ4_0);
+static_assert(kQ4LanesBlockBytes == 144);
+
+size_t Q4LanesScaleAt(int64_t b, int r) { return static_cast<size_t>(b) * kQ4LanesBlockBytes + 2 * static_cast<size_t>(r); }
+size_t Q4LanesQsAt(int64_t b, int r, int j) {
+  return static_cast<size_t>(b) * kQ4LanesBlockBytes + 16 + 32 * static_cast<size_t>(j) + 4 * static_cast<size_t>(r);
+}
+
+void Q4LanesFromFile(const uint8_t* file, int64_t nb, uint8_t* group) {
+  for (int r = 0; r < kLaneRows; ++r) {
+    const auto* blocks = reinterpret_cast<const BlockQ4_0*>(file + static_cast<size_t>(r * nb) * sizeof(BlockQ4_0));
+    for (int64_t b = 0; b < nb; ++b) {
+      std::memcpy(group + Q4LanesScaleAt(b, r), &blocks[b].d, 2);
+      for (int j = 0; j < 4; ++j) std::memcpy(group + Q4LanesQsAt(b, r, j), blocks[b].qs + 4 * j, 4);
+    }
+  }
+}
+
+void FileRowFromQ4Lanes(const uint8_t* group, int64_t nb, int r, BlockQ4_0* row) {
+  for (int64_t b = 0; b < nb; ++b) {
+    std::memcpy(&row[b].d, group + Q4LanesScaleAt(b, r), 2);
+    for (int j = 0; j < 4; ++j) std::memcpy(row[b].qs + 4 * j, group + Q4LanesQsAt(b, r, j), 4);
+  }
+}
+
+// The lanes layouts by weight type: a group of 8 file-layout rows (nb blocks each,
 // contiguous) -> the group's bytes, and row r (0-7) of a group -> its file-layout blocks.
 void GroupFromFileRows(GgmlType type, const uint8_t* file, int64_t nb, uint8_t* group) {
   if (type == GgmlType::kQ8_0) return LanesFromFile(file, nb, group);
+  if (type == GgmlType::kQ4_0) return Q4LanesFromFile(file, nb, group);
   BASTION_CHECK(type == GgmlType::kQ5_0);
   Q5LanesFromFile(file, nb, group);
 }
 
 void FileRowFromGroup(GgmlType type, const uint8_t* group, int64_t nb, int r, uint8_t* row) {
   if (type == GgmlType::kQ8_0) return FileRowFromLanes(group, nb, r, reinterpret_cast<BlockQ8_0*>(row));
+  if (type == GgmlType::kQ4_0) return FileRowFromQ4Lanes(group, nb, r, reinterpret_cast<BlockQ4_0*>(row));
   BASTION_CHECK(type == GgmlType::kQ5_0);
   FileRowFromQ5Lanes(group, nb, r, reinterpret_cast<BlockQ5_0*>(row));
 }
 
 // Whole groups of 8 rows rewritten through a copy of the group.
 void ConvertLanes(bool to_lanes, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
-  BASTION_CHECK((type == GgmlType::kQ8_0 || type == GgmlType::kQ5_0) && k % 32 == 0 && n_rows % kLaneRows == 0);
+  BASTION_CHECK((type == GgmlType::kQ8_0 || type == GgmlType::kQ5_0 || type == GgmlType::kQ4_0) && k % 32 == 0 &&
+                n_rows % kLaneRows == 0);
   const int64_t nb = k / 32;
   BASTION_CHECK(row_bytes == RowBytes(type, k));
   const size_t group_bytes = kLaneRows * row_bytes;
@@ -249,12 +279,15 @@ const char* WeightLayoutName(WeightLayout layout) {
     case WeightLayout::kQ5_0Pairs: return "q5_0-pairs";
     case WeightLayout::kQ8_0Lanes: return "q8_0-lanes";
     case WeightLayout::kQ5_0Lanes: return "q5_0-lanes";
+    case WeightLayout::kQ4_0Lanes: return "q4_0-lanes";
   }
   return "?";
 }
 
 int64_t LayoutRowGroup(WeightLayout layout) {
-  return layout == WeightLayout::kQ8_0Lanes || layout == WeightLayout::kQ5_0Lanes ? kLaneRows : 1;
+  return layout == WeightLayout::kQ8_0Lanes || layout == WeightLayout::kQ5_0Lanes || layout == WeightLayout::kQ4_0Lanes
+             ? kLaneRows
+             : 1;
 }
 
 WeightLayout PreferredLayout(GgmlType type, int64_t k, int64_t n_rows, SimdLevel level) {
@@ -276,6 +309,9 @@ WeightLayout PreferredLayout(GgmlType type, int64_t k, int64_t n_rows, SimdLevel
   // The pairs layout has an AVX2 kernel only; the AVX-512 kernels read the file's layout.
   if (level == SimdLevel::kAvx2 && type == GgmlType::kQ5_0 && k % (2 * kQK5_0) == 0) return WeightLayout::kQ5_0Pairs;
   if (lanes_level && type == GgmlType::kQ8_0 && k % kQK8_0 == 0 && whole_groups) return WeightLayout::kQ8_0Lanes;
+  if (lanes_level && level == SimdLevel::kAvx512 && type == GgmlType::kQ4_0 && k % kQK4_0 == 0 && whole_groups) {
+    return WeightLayout::kQ4_0Lanes;
+  }
 #else
   (void)type;
   (void)k;
@@ -313,7 +349,8 @@ void RepackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, si
     case WeightLayout::kFile: return;
     case WeightLayout::kQ5_0Pairs: return ConvertRows(true, type, k, rows, row_bytes, n_rows);
     case WeightLayout::kQ8_0Lanes:
-    case WeightLayout::kQ5_0Lanes: return ConvertLanes(true, type, k, rows, row_bytes, n_rows);
+    case WeightLayout::kQ5_0Lanes:
+    case WeightLayout::kQ4_0Lanes: return ConvertLanes(true, type, k, rows, row_bytes, n_rows);
   }
 }
 
@@ -322,7 +359,8 @@ void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, si
     case WeightLayout::kFile: return;
     case WeightLayout::kQ5_0Pairs: return ConvertRows(false, type, k, rows, row_bytes, n_rows);
     case WeightLayout::kQ8_0Lanes:
-    case WeightLayout::kQ5_0Lanes: return ConvertLanes(false, type, k, rows, row_bytes, n_rows);
+    case WeightLayout::kQ5_0Lanes:
+    case WeightLayout::kQ4_0Lanes: return ConvertLanes(false, type, k, rows, row_bytes, n_rows);
   }
 }
 
@@ -339,6 +377,7 @@ void DequantizeLayoutRow(WeightLayout layout, GgmlType type, int64_t k, const ui
       break;
     case WeightLayout::kQ8_0Lanes:
     case WeightLayout::kQ5_0Lanes:
+    case WeightLayout::kQ4_0Lanes:
       // Only this row's bytes out of its group (a lookup per token; unpacking the group would
       // do eight rows' work).
       unpacked.resize(row_bytes);
@@ -377,6 +416,12 @@ GemmFn GetLayoutGemm(GgmlType type, WeightLayout layout, SimdLevel level) {
       if (level == SimdLevel::kAvx512) return legacy::GemmQ5_0LanesAvx512();
 #endif
       return UnpackingGemmAt<WeightLayout::kQ5_0Lanes, GgmlType::kQ5_0>(level);
+    case WeightLayout::kQ4_0Lanes:
+      BASTION_CHECK(type == GgmlType::kQ4_0);
+#if defined(BASTION_HAVE_AVX512)
+      if (level == SimdLevel::kAvx512) return legacy::GemmQ4_0LanesAvx512();
+#endif
+      return UnpackingGemmAt<WeightLayout::kQ4_0Lanes, GgmlType::kQ4_0>(level);
   }
   return nullptr;
 }

@@ -37,6 +37,12 @@
 //   bytes 48-175   4 vectors of 32 bytes; in vector j, bytes 4r .. 4r+3 are qs bytes 4j .. 4j+3
 //                  of row r (low nibbles: elements 4j .. 4j+3, high: 16 + 4j .. 16 + 4j+3)
 // Preferred over kQ5_0Pairs where the row count allows (a multiple of 8).
+//
+// kQ4_0Lanes: Q4_0 the same way without the fifth bits, 144 bytes (8 x 18) per block of 8 rows:
+//   bytes 0-15     the F16 scales of the 8 rows
+//   bytes 16-143   4 vectors of 32 bytes as kQ5_0Lanes' bytes 48-175
+// Only the AVX-512 VNNI kernels read it (gemm_legacy_avx512_lanes.cc); on Zen 3 the AVX2 Q4_0
+// row-lanes tile needs no layout of its own (its prefill transposes once per 256-token call).
 #pragma once
 
 #include <cstddef>
@@ -52,6 +58,7 @@ enum class WeightLayout : uint8_t {
   kQ5_0Pairs = 1, // Q5_0, even block count per row (see above)
   kQ8_0Lanes = 2, // Q8_0, rows in groups of 8 (see above)
   kQ5_0Lanes = 3, // Q5_0, rows in groups of 8 (see above)
+  kQ4_0Lanes = 4, // Q4_0, rows in groups of 8 (see above)
 };
 
 // Rows per interleaved group: 8 for the lanes layouts, 1 for those that keep rows apart. Callers

@@ -120,6 +120,7 @@ TEST(WeightLayoutTest, PreferredLayoutOnlyWhereTheShapeFitsAndAKernelRuns) {
     const bool amx = legacy::AmxInt8Ready();
     EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 64, SimdLevel::kAvx512), amx ? WeightLayout::kFile : WeightLayout::kQ5_0Lanes);
     EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 64, SimdLevel::kAvx512), amx ? WeightLayout::kFile : WeightLayout::kQ8_0Lanes);
+    EXPECT_EQ(PreferredLayout(GgmlType::kQ4_0, 896, 64, SimdLevel::kAvx512), amx ? WeightLayout::kFile : WeightLayout::kQ4_0Lanes);
   }
 #endif
   EXPECT_EQ(GetLayoutGemm(GgmlType::kF16, WeightLayout::kFile, SimdLevel::kScalar),
@@ -215,6 +216,31 @@ TEST(WeightLayoutTest, Q8_0LanesRoundTripsAndPlacesEveryByte) {
   }
 }
 
+// kQ4_0Lanes: scales and qs words where the layout documents them, the way back lossless, rows
+// readable one at a time.
+TEST(WeightLayoutTest, Q4_0LanesRoundTripsAndPlacesEveryByte) {
+  for (const int64_t k : {32, 96, 896}) {
+    const int64_t nr = 16, nb = k / kQK4_0;
+    const size_t row = RowBytes(GgmlType::kQ4_0, k);
+    const auto original = QuantizedRows(GgmlType::kQ4_0, k, nr, static_cast<uint32_t>(k));
+    auto packed = original;
+    RepackRows(WeightLayout::kQ4_0Lanes, GgmlType::kQ4_0, k, packed.data(), row, nr);
+    const auto* file = reinterpret_cast<const BlockQ4_0*>(original.data());
+    for (int64_t r = 0; r < nr; ++r) {
+      const uint8_t* group = packed.data() + static_cast<size_t>(r / 8 * 8) * row;
+      for (int64_t b = 0; b < nb; ++b) {
+        const BlockQ4_0& want = file[r * nb + b];
+        const uint8_t* block = group + b * 144;
+        ASSERT_EQ(0, std::memcmp(block + 2 * (r % 8), &want.d, 2)) << "k=" << k << " r=" << r << " b=" << b;
+        for (int j = 0; j < 4; ++j) {
+          ASSERT_EQ(0, std::memcmp(block + 16 + 32 * j + 4 * (r % 8), want.qs + 4 * j, 4)) << "r=" << r << " j=" << j;
+        }
+      }
+    }
+    ExpectRowsReadBackAndUnpack(WeightLayout::kQ4_0Lanes, GgmlType::kQ4_0, k, original, packed, nr);
+  }
+}
+
 // kQ5_0Lanes: scales, fifth-bit words and qs words where the layout documents them (every
 // element's fifth bit checked on its own), the way back lossless, rows readable one at a time.
 TEST(WeightLayoutTest, Q5_0LanesRoundTripsAndPlacesEveryBit) {
@@ -267,7 +293,8 @@ TEST(WeightLayoutTest, LanesGemmMatchesTheFileLayoutKernelAtEveryLevel) {
     GgmlType type;
     WeightLayout layout;
   };
-  for (const Case tc : {Case{GgmlType::kQ8_0, WeightLayout::kQ8_0Lanes}, Case{GgmlType::kQ5_0, WeightLayout::kQ5_0Lanes}}) {
+  for (const Case tc : {Case{GgmlType::kQ8_0, WeightLayout::kQ8_0Lanes}, Case{GgmlType::kQ5_0, WeightLayout::kQ5_0Lanes},
+                        Case{GgmlType::kQ4_0, WeightLayout::kQ4_0Lanes}}) {
     for (const SimdLevel level : LevelsHere()) {
       const GemmFn file_gemm = GetGemm(tc.type, level);
       const GemmFn lanes_gemm = GetLayoutGemm(tc.type, tc.layout, level);
@@ -284,6 +311,13 @@ TEST(WeightLayoutTest, LanesGemmMatchesTheFileLayoutKernelAtEveryLevel) {
               blocks[3 * nb + i].qs[e] = -128;
               blocks[9 * nb + i].qs[e] = e % 2 ? 127 : -128;
             }
+          }
+        } else if (tc.type == GgmlType::kQ4_0) {
+          w = QuantizedRows(GgmlType::kQ4_0, k, n_alloc, static_cast<uint32_t>(k));
+          auto* blocks = reinterpret_cast<BlockQ4_0*>(w.data());
+          for (int64_t i = 0; i < nb; ++i) {  // row 3 all -8, row 9 all 7
+            std::memset(blocks[3 * nb + i].qs, 0x00, 16);
+            std::memset(blocks[9 * nb + i].qs, 0xFF, 16);
           }
         } else {
           w = RandomQ5_0Rows(k, n_alloc, static_cast<uint32_t>(k));

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "kernels/weight_layout.h"
 #include "model/context.h"
 #include "model/generator.h"
 #include "synth/synth.h"
@@ -114,58 +115,71 @@ TEST_F(ContextTest, WeightsInMemoryEqualMapped) {
   EXPECT_EQ(a, b);
 }
 
-// Q5_0 and Q8_0 weights read into memory for the AVX2 kernels are repacked
-// (kernels/weight_layout.h); contexts at every level still give the mapped file's logits: exactly
-// at scalar; up to float summation order where the layout's kernel tiles rows differently
-// (AVX-512 gets the rows unpacked a few at a time; AVX2's lanes kernels are the row-lanes tiles
-// at every column count). kQ5_0Pairs has its own exactness test (weight_layout_test.cc).
+// Q4_0, Q5_0 and Q8_0 weights read into memory are repacked for their level's kernels
+// (kernels/weight_layout.h: lanes layouts at AVX2 for Q5_0/Q8_0, and at AVX-512 for all three
+// where AMX-INT8 does not run prefill); contexts at every level still give the mapped file's
+// logits: exactly at scalar; up to float summation order where the layout's kernel tiles rows
+// differently (the lanes kernels at the level they were made for, rows unpacked a few at a time
+// elsewhere). kQ5_0Pairs has its own exactness test (weight_layout_test.cc).
 TEST_F(ContextTest, RepackedWeightsGiveTheMappedFilesLogits) {
   if (DetectSimdLevel() < SimdLevel::kAvx2) GTEST_SKIP() << "no AVX2 here";
   const bool repack = std::getenv("BASTION_REPACK") == nullptr;
-  for (const FileType type : {FileType::kQ5_0, FileType::kQ8_0}) {
-    const bool q8 = type == FileType::kQ8_0;
-    const std::string path = testing::TempDir("context_test") + (q8 ? "/tiny-q8_0-repack.gguf" : "/tiny-q5_0.gguf");
-    SynthOptions o;
-    o.preset = "tiny";
-    o.file_type = type;
-    ASSERT_TRUE(WriteSyntheticModel(o, path).ok());
-    std::unique_ptr<Model> mapped(LoadFile(path, FileResidency::kMapped));
-    auto repacked_or = Model::Load(path, FileResidency::kInMemory, SimdLevel::kAvx2);
-    ASSERT_TRUE(repacked_or.ok()) << repacked_or.error().message();
-    std::unique_ptr<Model> repacked = std::move(repacked_or).value();
-    const ModelWeights& w = repacked->weights();
-    const LayerWeights& l = w.layers[0];
-    if (repack) {
-      for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-        EXPECT_EQ(m->layout, q8 ? WeightLayout::kQ8_0Lanes : WeightLayout::kQ5_0Lanes);
-      }
-    }
-    // The tied head (and with it the embedding table) is Q8_0 in both files.
-    ASSERT_EQ(w.token_embd.type, GgmlType::kQ8_0);
-    ASSERT_EQ(w.output.data, w.token_embd.data);
-    EXPECT_EQ(w.token_embd.layout, repack ? WeightLayout::kQ8_0Lanes : WeightLayout::kFile);
-    EXPECT_EQ(w.output.layout, w.token_embd.layout);
-    EXPECT_EQ(mapped->weights().layers[0].wq.layout, WeightLayout::kFile);
-    std::vector<SimdLevel> levels = {SimdLevel::kScalar, SimdLevel::kAvx2};
-    if (DetectSimdLevel() >= SimdLevel::kAvx512) levels.push_back(SimdLevel::kAvx512);
-    for (const SimdLevel level : levels) {
-      ContextOptions co;
-      co.n_ctx = 256;
-      co.n_threads = 2;
-      co.simd = level;
-      auto mapped_ctx = InferenceContext::Create(*mapped, co);
-      auto repacked_ctx = InferenceContext::Create(*repacked, co);
-      ASSERT_TRUE(mapped_ctx.ok() && repacked_ctx.ok());
-      std::vector<float> a, b;
-      ASSERT_TRUE((*mapped_ctx)->Evaluate(0, kPromptA, LogitsMode::kAll, &a).ok());
-      ASSERT_TRUE((*repacked_ctx)->Evaluate(0, kPromptA, LogitsMode::kAll, &b).ok());
-      // Above scalar the summation order differs in every layer, where int8 activation flips
-      // follow (kQ8_0ReorderNmse; the ordinary AVX2 kernels sit as far from scalar: NMSE ~7e-5).
-      if (level == SimdLevel::kScalar) {
-        EXPECT_EQ(a, b) << TypeName(w.layers[0].wq.type);
+  std::vector<SimdLevel> levels = {SimdLevel::kScalar, SimdLevel::kAvx2};
+  if (DetectSimdLevel() >= SimdLevel::kAvx512) levels.push_back(SimdLevel::kAvx512);
+  for (const SimdLevel load_level : levels) {
+    if (load_level == SimdLevel::kScalar) continue;
+    for (const FileType type : {FileType::kQ5_0, FileType::kQ8_0, FileType::kQ4_0}) {
+      const bool q8 = type == FileType::kQ8_0, q4 = type == FileType::kQ4_0;
+      const std::string path = testing::TempDir("context_test") +
+                               (q8 ? "/tiny-q8_0-repack.gguf" : q4 ? "/tiny-q4_0-repack.gguf" : "/tiny-q5_0.gguf");
+      SynthOptions o;
+      o.preset = "tiny";
+      o.file_type = type;
+      ASSERT_TRUE(WriteSyntheticModel(o, path).ok());
+      std::unique_ptr<Model> mapped(LoadFile(path, FileResidency::kMapped));
+      auto repacked_or = Model::Load(path, FileResidency::kInMemory, load_level);
+      ASSERT_TRUE(repacked_or.ok()) << repacked_or.error().message();
+      std::unique_ptr<Model> repacked = std::move(repacked_or).value();
+      const ModelWeights& w = repacked->weights();
+      const LayerWeights& l = w.layers[0];
+      const WeightMatrix& head = w.output;
+      // The tied head (and with it the embedding table) is Q8_0 in every file.
+      ASSERT_EQ(w.token_embd.type, GgmlType::kQ8_0);
+      ASSERT_EQ(head.data, w.token_embd.data);
+      const WeightLayout want_q8 = PreferredLayout(GgmlType::kQ8_0, head.n_in, head.n_out, load_level);
+      if (repack) {
+        const WeightLayout want = q8 ? WeightLayout::kQ8_0Lanes : q4 ? WeightLayout::kQ4_0Lanes : WeightLayout::kQ5_0Lanes;
+        const WeightLayout got_layout = PreferredLayout(l.wq.type, l.wq.n_in, l.wq.n_out, load_level);
+        // Lanes wherever the level has a kernel for them (Q4_0: AVX-512 only, not beside AMX).
+        const bool lanes_here = load_level == SimdLevel::kAvx2 ? !q4 : got_layout != WeightLayout::kFile;
+        for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+          EXPECT_EQ(m->layout, lanes_here ? want : WeightLayout::kFile) << SimdLevelName(load_level);
+        }
+        EXPECT_EQ(w.token_embd.layout, want_q8);
       } else {
-        EXPECT_LT(Nmse(b, a), kQ8_0ReorderNmse)
-            << SimdLevelName(level) << " " << TypeName(w.layers[0].wq.type);
+        EXPECT_EQ(w.token_embd.layout, WeightLayout::kFile);
+      }
+      EXPECT_EQ(head.layout, w.token_embd.layout);
+      EXPECT_EQ(mapped->weights().layers[0].wq.layout, WeightLayout::kFile);
+      for (const SimdLevel level : levels) {
+        ContextOptions co;
+        co.n_ctx = 256;
+        co.n_threads = 2;
+        co.simd = level;
+        auto mapped_ctx = InferenceContext::Create(*mapped, co);
+        auto repacked_ctx = InferenceContext::Create(*repacked, co);
+        ASSERT_TRUE(mapped_ctx.ok() && repacked_ctx.ok());
+        std::vector<float> a, b;
+        ASSERT_TRUE((*mapped_ctx)->Evaluate(0, kPromptA, LogitsMode::kAll, &a).ok());
+        ASSERT_TRUE((*repacked_ctx)->Evaluate(0, kPromptA, LogitsMode::kAll, &b).ok());
+        // Above scalar the summation order differs in every layer, where int8 activation flips
+        // follow (kQ8_0ReorderNmse; the ordinary AVX2 kernels sit as far from scalar: NMSE ~7e-5).
+        if (level == SimdLevel::kScalar) {
+          EXPECT_EQ(a, b) << TypeName(l.wq.type) << " repacked for " << SimdLevelName(load_level);
+        } else {
+          EXPECT_LT(Nmse(b, a), kQ8_0ReorderNmse)
+              << SimdLevelName(level) << " " << TypeName(l.wq.type) << " repacked for " << SimdLevelName(load_level);
+        }
       }
     }
   }
