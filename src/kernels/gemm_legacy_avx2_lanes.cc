@@ -263,15 +263,7 @@ void TileQ8(const Src& src, const ActBlock* act, int64_t nb, float* y, size_t y_
         }
       }
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < G; ++i) {
-      const __m256 dw = src.Scales(i, b);
-#pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) {
-        const __m256 scale = _mm256_mul_ps(_mm256_broadcast_ss(&ab[c].d), dw);
-        acc[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32[i][c]), scale, acc[i][c]);
-      }
-    }
+    AccumulateBlock<G, C>(acc, p32, src, b, ab);
   }
   StoreTile<G, C>(acc, y, y_stride, rows);
 }

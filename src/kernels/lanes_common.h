@@ -115,6 +115,23 @@ void StoreTile(const __m256 (&acc)[G][C], float* y, size_t y_stride, int rows) {
   }
 }
 
+// The end of block b for a tile: each exact int32 sum p32[i][c] (= sum of w x a over the block)
+// converted, times the activation's scale x the 8 rows' weight scales, added to the
+// accumulator. Shared by the AVX2 Q8_0 tile and the VNNI tiles, so both give the same results
+// from the same sums.
+template <int G, int C, class Src>
+void AccumulateBlock(__m256 (&acc)[G][C], const __m256i (&p32)[G][C], const Src& src, int64_t b, const ActBlock* ab) {
+#pragma GCC unroll 8
+  for (int i = 0; i < G; ++i) {
+    const __m256 dw = src.Scales(i, b);
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      const __m256 scale = _mm256_mul_ps(_mm256_broadcast_ss(&ab[c].d), dw);
+      acc[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32[i][c]), scale, acc[i][c]);
+    }
+  }
+}
+
 // Where the tiles find group i's block b: the per-call prepared blocks (file layout) ...
 struct PreparedBlocks {
   const WeightBlock* wp;  // group i's block b at wp[i * nb + b]
@@ -124,40 +141,45 @@ struct PreparedBlocks {
   void Prefetch(int64_t) const {}
 };
 
-// ... or the load-time layout (WeightLayout::kQ8_0Lanes, kernels/weight_layout.h): the same
-// vectors at 16 + 32 g in each 272-byte block, the 8 scales as F16 before them.
-struct LanesQ8 {
-  static constexpr size_t kBlockBytes = 272;
+// ... or a load-time lanes layout (kernels/weight_layout.h). All three keep group i's block b
+// at w + i * group_bytes + b * kBytes with the 8 rows' F16 scales first; they differ in how a
+// group's vector is read (Vec, in the types below).
+// Decode streams each group once: Prefetch asks for the block kLanesPrefetchBytes ahead (the
+// split kernel's distance; 0 and 4 KiB were within the noise in decode_bench), kLines 64-byte
+// steps.
+inline constexpr int64_t kLanesPrefetchBytes = 2048;
+template <size_t kBytes, int kLines>
+struct LanesBlocks {
+  static constexpr size_t kBlockBytes = kBytes;
   const uint8_t* w;    // the first group's first block
   size_t group_bytes;  // 8 rows
+  LanesBlocks(const uint8_t* w_in, size_t group_bytes_in) : w(w_in), group_bytes(group_bytes_in) {}
   const uint8_t* At(int i, int64_t b) const { return w + i * group_bytes + static_cast<size_t>(b) * kBlockBytes; }
-  __m256i Vec(int i, int64_t b, int g) const {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(At(i, b) + 16 + 32 * g));
-  }
   __m256 Scales(int i, int64_t b) const {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(At(i, b))));
   }
-  // Decode streams each group once: kPrefetchBytes ahead (the split kernel's distance; 0 and
-  // 4 KiB were within the noise in decode_bench), every line of the block there (five 64-byte
-  // steps cover 272 bytes whatever the alignment).
-  static constexpr int64_t kPrefetchBytes = 2048;
   void Prefetch(int64_t b) const {
-    const char* p = reinterpret_cast<const char*>(At(0, b)) + kPrefetchBytes;
-    for (int l = 0; l < 5; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+    const char* p = reinterpret_cast<const char*>(At(0, b)) + kLanesPrefetchBytes;
+    for (int l = 0; l < kLines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
   }
 };
 
-// ... or WeightLayout::kQ5_0Lanes: per 176-byte block the 8 F16 scales, the 8 rows' fifth-bit
-// words (row r's bit 8t + g: element 4g + t), then 4 vectors of the rows' `qs` words (vector j,
-// lane r: qs bytes 4j .. 4j+3 of row r, whose low nibbles are elements 4j .. 4j+3 and high
-// nibbles elements 16 + 4j ..). Group g's vector: the nibbles of vector g % 4 (low or high),
-// and bit g of each fifth-bit byte shifted to bit 4 (a 16-bit shift moves a byte's own bits there,
-// never its neighbour's).
-struct LanesQ5 {
-  static constexpr size_t kBlockBytes = 176;
-  const uint8_t* w;
-  size_t group_bytes;
-  const uint8_t* At(int i, int64_t b) const { return w + i * group_bytes + static_cast<size_t>(b) * kBlockBytes; }
+// WeightLayout::kQ8_0Lanes: the vectors as stored, at 16 + 32 g in each 272-byte block.
+struct LanesQ8 : LanesBlocks<272, 5> {
+  using LanesBlocks::LanesBlocks;
+  __m256i Vec(int i, int64_t b, int g) const {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(At(i, b) + 16 + 32 * g));
+  }
+};
+
+// WeightLayout::kQ5_0Lanes: per 176-byte block the 8 F16 scales, the 8 rows' fifth-bit words
+// (row r's bit 8t + g: element 4g + t), then 4 vectors of the rows' `qs` words (vector j, lane r:
+// qs bytes 4j .. 4j+3 of row r, whose low nibbles are elements 4j .. 4j+3 and high nibbles
+// elements 16 + 4j ..). Group g's vector: the nibbles of vector g % 4 (low or high), and bit g of
+// each fifth-bit byte shifted to bit 4 (a 16-bit shift moves a byte's own bits there, never its
+// neighbour's).
+struct LanesQ5 : LanesBlocks<176, 4> {
+  using LanesBlocks::LanesBlocks;
   __m256i Vec(int i, int64_t b, int g) const {
     const uint8_t* p = At(i, b);
     const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 48 + 32 * (g % 4)));
@@ -167,36 +189,17 @@ struct LanesQ5 {
     const __m256i fifth = g < 4 ? _mm256_slli_epi16(h, 4 - g) : g == 4 ? h : _mm256_srli_epi16(h, g - 4);
     return _mm256_or_si256(nibbles, _mm256_and_si256(fifth, _mm256_set1_epi8(0x10)));
   }
-  __m256 Scales(int i, int64_t b) const {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(At(i, b))));
-  }
-  // As LanesQ8's; four lines cover 176 bytes whatever the alignment.
-  void Prefetch(int64_t b) const {
-    const char* p = reinterpret_cast<const char*>(At(0, b)) + LanesQ8::kPrefetchBytes;
-    for (int l = 0; l < 4; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
-  }
 };
 
-// ... or WeightLayout::kQ4_0Lanes: per 144-byte block the 8 F16 scales, then 4 vectors of the
-// rows' `qs` words as kQ5_0Lanes has them; group g's vector is the low (g < 4) or high nibbles
-// of vector g % 4.
-struct LanesQ4 {
-  static constexpr size_t kBlockBytes = 144;
-  const uint8_t* w;
-  size_t group_bytes;
-  const uint8_t* At(int i, int64_t b) const { return w + i * group_bytes + static_cast<size_t>(b) * kBlockBytes; }
+// WeightLayout::kQ4_0Lanes: per 144-byte block the 8 F16 scales, then 4 vectors of the rows'
+// `qs` words as kQ5_0Lanes has them; group g's vector is the low (g < 4) or high nibbles of
+// vector g % 4.
+struct LanesQ4 : LanesBlocks<144, 3> {
+  using LanesBlocks::LanesBlocks;
   __m256i Vec(int i, int64_t b, int g) const {
     const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(At(i, b) + 16 + 32 * (g % 4)));
     const __m256i mask = _mm256_set1_epi8(0x0F);
     return g < 4 ? _mm256_and_si256(n, mask) : _mm256_and_si256(_mm256_srli_epi16(n, 4), mask);
-  }
-  __m256 Scales(int i, int64_t b) const {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(At(i, b))));
-  }
-  // As LanesQ8's; three lines cover 144 bytes whatever the alignment.
-  void Prefetch(int64_t b) const {
-    const char* p = reinterpret_cast<const char*>(At(0, b)) + LanesQ8::kPrefetchBytes;
-    for (int l = 0; l < 3; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
   }
 };
 
