@@ -24,8 +24,9 @@ constexpr std::array<SynthPreset, 5> kPresets = {{
     // Small enough for tests: milliseconds to write and run. Like Qwen2.5-0.5B, its embedding
     // width (384) is not a multiple of 256, so the K-quant fallbacks (Q5_0, Q8_0, IQ4_NL ...) are
     // exercised while ffn_down (1024 wide) keeps real K-quants. Real Qwen special-token ids are
-    // kept only by the full-vocabulary presets.
-    {"tiny", 2, 384, 6, 2, 1024, 4096, 4096, true, 1000000.0f, 1e-6f},
+    // kept only by the full-vocabulary presets. Its training context is the real model's, so a
+    // test can ask for generations longer than a fast machine finishes in a second.
+    {"tiny", 2, 384, 6, 2, 1024, 4096, 32768, true, 1000000.0f, 1e-6f},
 }};
 
 // SplitMix64: a tiny, fast generator; each row gets its own stream so the result does not depend
