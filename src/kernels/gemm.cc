@@ -116,6 +116,19 @@ GemmFn GetIqGemm(GgmlType weight_type, SimdLevel level) {
   return nullptr;
 }
 
+namespace {
+thread_local uint64_t activations_fixed_epoch = 0;
+thread_local uint64_t activations_fixed_scopes = 0;  // scopes this thread has opened
+}  // namespace
+
+ActivationsFixedScope::ActivationsFixedScope() : outer_(activations_fixed_epoch) {
+  activations_fixed_epoch = ++activations_fixed_scopes;
+}
+
+ActivationsFixedScope::~ActivationsFixedScope() { activations_fixed_epoch = outer_; }
+
+uint64_t ActivationsFixedEpoch() { return activations_fixed_epoch; }
+
 const char* SimdLevelName(SimdLevel level) {
   switch (level) {
     case SimdLevel::kScalar: return "scalar";

@@ -35,6 +35,28 @@ bool CpuHasAvx512Bf16();
 using GemmFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
                         size_t a_stride, int64_t nc, float* y, size_t y_stride);
 
+// A caller's promise for the kernel calls this thread makes while the scope lives: the
+// activation bytes a call reads do not change before the scope ends (MatMulEngine converts a
+// product's activations once, then runs the kernels on them piece by piece). Kernels that
+// re-arrange the activations on every call (the lanes kernels) may then reuse that work in the
+// next call on the same activations: decode hands a kernel as little as one 8-row group of a
+// 4864-element ffn_down row, for which re-arranging the activation cost about as much as the
+// product. Without a scope (tests, any other caller) every call starts afresh.
+class ActivationsFixedScope {
+ public:
+  ActivationsFixedScope();
+  ~ActivationsFixedScope();
+  ActivationsFixedScope(const ActivationsFixedScope&) = delete;
+  ActivationsFixedScope& operator=(const ActivationsFixedScope&) = delete;
+
+ private:
+  uint64_t outer_;  // the enclosing scope's epoch, restored on exit
+};
+
+// 0 outside any ActivationsFixedScope on this thread; inside, a number no other scope on this
+// thread has had, so work kept under it is never mistaken for a later scope's.
+uint64_t ActivationsFixedEpoch();
+
 // Converts one activation row of k floats into an activation type (Q8_0, Q8_1, Q8_K, F16, BF16,
 // F32) with exactly QuantizeRow's results.
 using QuantizeActFn = void (*)(const float* x, void* dst, int64_t k);

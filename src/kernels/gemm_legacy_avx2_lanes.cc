@@ -367,12 +367,19 @@ void GemmLanes(int64_t k, const void* w, size_t w_stride, int64_t nr, const void
   static constexpr auto kPreparedTiles = MakeTiles<W, 1>(std::make_integer_sequence<int, kTileCols>());
   const int64_t nb = k / kQK8_0;
   const bool unpack_once = W::kOffset != 0 && nc >= kRowLanesMinCols;
-  const size_t act_bytes = AlignUp(static_cast<size_t>(nc * nb) * sizeof(ActBlock));
+  const bool cached = nc <= kMaxCachedCols;  // decode and small batches
+  const size_t act_bytes = cached ? 0 : AlignUp(static_cast<size_t>(nc * nb) * sizeof(ActBlock));
   const size_t w_bytes = unpack_once ? static_cast<size_t>(nb) * sizeof(WeightBlock) : 0;
   auto* scratch = static_cast<uint8_t*>(ThreadScratch(act_bytes + w_bytes));
-  auto* act = reinterpret_cast<ActBlock*>(scratch);
   auto* wp = reinterpret_cast<WeightBlock*>(scratch + act_bytes);
-  PrepareColumns<W::kOffset>(a, a_stride, nc, nb, kTileCols, act);
+  const ActBlock* act = nullptr;
+  if (cached) {
+    act = CachedColumns<W::kOffset>(a, a_stride, nc, nb, kTileCols);
+  } else {
+    auto* prepared = reinterpret_cast<ActBlock*>(scratch);
+    PrepareColumns<W::kOffset>(a, a_stride, nc, nb, kTileCols, prepared);
+    act = prepared;
+  }
   const auto* wb = static_cast<const uint8_t*>(w);
   const size_t group_bytes = kLaneRows * w_stride;
   for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {

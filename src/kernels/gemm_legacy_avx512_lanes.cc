@@ -171,12 +171,19 @@ void GemmLanesVnni(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
   const int64_t nb = k / kQK8_0;
   const bool prefill = nc >= kRowLanesMinCols;
   const int64_t tile_cols = prefill ? kPairCols : kCols;
-  const size_t act_bytes = AlignUp(static_cast<size_t>(nc * nb) * sizeof(ActBlock));
-  const size_t w_bytes = prefill ? static_cast<size_t>(nb) * sizeof(PairBlock) : 0;
-  auto* scratch = static_cast<uint8_t*>(ThreadScratch(act_bytes + w_bytes));
-  auto* act = reinterpret_cast<ActBlock*>(scratch);
-  auto* wp = reinterpret_cast<PairBlock*>(scratch + act_bytes);
-  PrepareColumns<kOffset>(a, a_stride, nc, nb, tile_cols, act);
+  const ActBlock* act = nullptr;
+  PairBlock* wp = nullptr;
+  if (prefill) {
+    const size_t act_bytes = AlignUp(static_cast<size_t>(nc * nb) * sizeof(ActBlock));
+    auto* scratch = static_cast<uint8_t*>(ThreadScratch(act_bytes + static_cast<size_t>(nb) * sizeof(PairBlock)));
+    auto* prepared = reinterpret_cast<ActBlock*>(scratch);
+    PrepareColumns<kOffset>(a, a_stride, nc, nb, tile_cols, prepared);
+    act = prepared;
+    wp = reinterpret_cast<PairBlock*>(scratch + act_bytes);
+  } else {
+    static_assert(kRowLanesMinCols - 1 <= kMaxCachedCols);
+    act = CachedColumns<kOffset>(a, a_stride, nc, nb, tile_cols);
+  }
   const auto* wb = static_cast<const uint8_t*>(w);
   const size_t group_bytes = kLaneRows * w_stride;
   if (nc == 1) {

@@ -12,7 +12,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
+#include "kernels/gemm.h"
 #include "quant/blocks.h"
 
 namespace bastion::legacy {
@@ -70,6 +72,41 @@ void PrepareColumns(const void* a, size_t a_stride, int64_t nc, int64_t nb, int6
     const int64_t cc = std::min<int64_t>(cols, nc - c0);
     PrepareAct<kOffset>(ab + c * a_stride, nb, act + c0 * nb + (c - c0), cc);
   }
+}
+
+// Most columns whose prepared activations CachedColumns keeps.
+constexpr int64_t kMaxCachedCols = 15;
+
+// PrepareColumns' result for a call of at most kMaxCachedCols columns, kept per thread (and per
+// offset) for the next call on the same activations while the caller's ActivationsFixedScope
+// (kernels/gemm.h) lasts. Decode gives a call one 32 KiB piece of rows: for ffn_down (k = 4864)
+// that is a single 8-row group, and preparing its 152 activation blocks took about as long as the
+// group's product. Prefill's calls prepare hundreds of columns once for a whole chunk of rows, so
+// it gains little there, and its megabytes of prepared blocks would add to the peak memory.
+template <int kOffset>
+const ActBlock* CachedColumns(const void* a, size_t a_stride, int64_t nc, int64_t nb, int64_t cols) {
+  struct Cache {
+    uint64_t epoch = 0;  // 0: nothing kept
+    const void* a = nullptr;
+    size_t a_stride = 0;
+    int64_t nc = 0, nb = 0, cols = 0;
+    std::vector<ActBlock> blocks;
+  };
+  thread_local Cache cache;
+  const uint64_t epoch = ActivationsFixedEpoch();
+  if (epoch != 0 && epoch == cache.epoch && a == cache.a && a_stride == cache.a_stride && nc == cache.nc &&
+      nb == cache.nb && cols == cache.cols) {
+    return cache.blocks.data();
+  }
+  if (cache.blocks.size() < static_cast<size_t>(nc * nb)) cache.blocks.resize(static_cast<size_t>(nc * nb));
+  PrepareColumns<kOffset>(a, a_stride, nc, nb, cols, cache.blocks.data());
+  cache.epoch = epoch;
+  cache.a = a;
+  cache.a_stride = a_stride;
+  cache.nc = nc;
+  cache.nb = nb;
+  cache.cols = cols;
+  return cache.blocks.data();
 }
 
 

@@ -227,6 +227,7 @@ void MatMulEngine::RunShares(std::span<const MatMulJob> jobs, Compute& compute) 
     }
   };
   auto work = [&](int ti) {
+    const ActivationsFixedScope fixed;  // the converted activations stay put until the pool returns
     // Own share, from the front.
     std::atomic<uint64_t>& own = shares_[static_cast<size_t>(ti)].range;
     for (uint64_t r = own.load(std::memory_order_relaxed);;) {
@@ -281,6 +282,7 @@ void MatMulEngine::RunChunks(std::span<const MatMulJob> jobs, int64_t n_tokens, 
   }
   std::atomic<size_t> next{0};
   auto work = [&](int) {
+    const ActivationsFixedScope fixed;
     for (;;) {
       const size_t ci = next.fetch_add(1, std::memory_order_relaxed);
       if (ci >= chunks.size()) break;

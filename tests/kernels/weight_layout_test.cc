@@ -406,5 +406,82 @@ TEST(WeightLayoutTest, Q8_0LanesAvx512BitEqualToAvx2) {
   }
 }
 
+// Under an ActivationsFixedScope the lanes kernels keep their prepared activations for the next
+// call on the same activations (lanes_common.h, CachedColumns), as the threaded decode driver
+// calls them 8 rows at a time: the pieces must give exactly what one call over all rows gives,
+// for every layout, level, decode and small-batch column count, with two offsets' kernels
+// interleaved (one cache each). Outside a scope, and in a new scope, a buffer rewritten in place
+// must be read afresh.
+TEST(WeightLayoutTest, KernelsReuseActivationsOnlyWhileTheCallerPromisesTheyAreFixed) {
+  struct Case {
+    GgmlType type;
+    WeightLayout layout;
+  };
+  const Case cases[] = {{GgmlType::kQ8_0, WeightLayout::kQ8_0Lanes}, {GgmlType::kQ5_0, WeightLayout::kQ5_0Lanes},
+                        {GgmlType::kQ4_0, WeightLayout::kQ4_0Lanes}};
+  const int64_t k = 4864, nr = 48;
+  for (const SimdLevel level : LevelsHere()) {
+    if (level == SimdLevel::kScalar) continue;
+    std::vector<std::vector<uint8_t>> packed;
+    for (const Case& tc : cases) {
+      packed.push_back(tc.type == GgmlType::kQ5_0 ? RandomQ5_0Rows(k, nr, 11) : QuantizedRows(tc.type, k, nr, 11));
+      RepackRows(tc.layout, tc.type, k, packed.back().data(), RowBytes(tc.type, k), nr);
+    }
+    for (const int64_t nc : {1, 2, 6, 15}) {
+      const size_t a_row = RowBytes(GgmlType::kQ8_0, k);
+      const auto a = Q8Activations(k, nc, static_cast<uint32_t>(nc));
+      const auto b = Q8Activations(k, nc, static_cast<uint32_t>(nc + 100));
+      std::vector<uint8_t> buf = a;  // rewritten in place below
+      const size_t y_stride = static_cast<size_t>(nr);
+      std::vector<std::vector<float>> want_a, want_b;
+      for (size_t i = 0; i < std::size(cases); ++i) {
+        const GemmFn gemm = GetLayoutGemm(cases[i].type, cases[i].layout, level);
+        const size_t row = RowBytes(cases[i].type, k);
+        want_a.emplace_back(y_stride * static_cast<size_t>(nc));
+        want_b.emplace_back(y_stride * static_cast<size_t>(nc));
+        gemm(k, packed[i].data(), row, nr, a.data(), a_row, nc, want_a[i].data(), y_stride);
+        gemm(k, packed[i].data(), row, nr, b.data(), a_row, nc, want_b[i].data(), y_stride);
+      }
+      // 8 rows per call, the three types' calls interleaved, all on `buf`.
+      auto run_in_pieces = [&](std::vector<std::vector<float>>& got) {
+        got.assign(std::size(cases), std::vector<float>(y_stride * static_cast<size_t>(nc), -1.0f));
+        for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+          for (size_t i = 0; i < std::size(cases); ++i) {
+            const GemmFn gemm = GetLayoutGemm(cases[i].type, cases[i].layout, level);
+            const size_t row = RowBytes(cases[i].type, k);
+            gemm(k, packed[i].data() + r0 * row, row, 8, buf.data(), a_row, nc, got[i].data() + r0, y_stride);
+          }
+        }
+      };
+      std::vector<std::vector<float>> got;
+      {
+        const ActivationsFixedScope fixed;
+        run_in_pieces(got);
+      }
+      for (size_t i = 0; i < std::size(cases); ++i) {
+        ASSERT_EQ(0, std::memcmp(got[i].data(), want_a[i].data(), got[i].size() * sizeof(float)))
+            << TypeName(cases[i].type) << " " << SimdLevelName(level) << " nc=" << nc;
+      }
+      const uint8_t* const address = buf.data();
+      buf = b;  // same address, new bytes: no scope now, then a new scope
+      ASSERT_EQ(buf.data(), address) << "the test needs the rewrite in place";
+      run_in_pieces(got);
+      for (size_t i = 0; i < std::size(cases); ++i) {
+        ASSERT_EQ(0, std::memcmp(got[i].data(), want_b[i].data(), got[i].size() * sizeof(float)))
+            << "stale activations without a scope: " << TypeName(cases[i].type) << " nc=" << nc;
+      }
+      buf = a;
+      {
+        const ActivationsFixedScope fixed;
+        run_in_pieces(got);
+        for (size_t i = 0; i < std::size(cases); ++i) {
+          ASSERT_EQ(0, std::memcmp(got[i].data(), want_a[i].data(), got[i].size() * sizeof(float)))
+              << "stale activations in a new scope: " << TypeName(cases[i].type) << " nc=" << nc;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace bastion
