@@ -13,6 +13,7 @@
 // window — what continuous batching gives once the prompts are in.
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -47,21 +48,39 @@ function promptText(i) {
   return text;
 }
 
+// One streamed request on a connection of its own (node:http without keep-alive): with fetch's
+// pooled keep-alive connections a request could go out on a connection llama-server was just
+// closing as idle, and die with a socket error before any response.
+const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+
+function post(url, body, onChunk) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      if (res.statusCode !== 200) {
+        let text = '';
+        res.on('data', (d) => { text += d; });
+        res.on('end', () => reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`)));
+        return;
+      }
+      res.setEncoding('utf8');
+      res.on('data', onChunk);
+      res.on('end', resolve);
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 async function one(server, i) {
   const t0 = performance.now();
-  const res = await fetch(server.url + '/v1/chat/completions', {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: server.name, messages: [{ role: 'user', content: promptText(i) }], stream: true,
-      max_tokens: outTokens, temperature: 0, ignore_eos: true, stream_options: { include_usage: true } }),
-  });
-  const reader = res.body.getReader();
-  const dec = new TextDecoder();
   let ttft = null, buf = '', usage = null, tokens = 0;
   const stamps = [];  // arrival time of each content chunk (for the steady-state window)
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buf += dec.decode(value, { stream: true });
+  await post(server.url + '/v1/chat/completions', {
+    model: server.name, messages: [{ role: 'user', content: promptText(i) }], stream: true,
+    max_tokens: outTokens, temperature: 0, ignore_eos: true, stream_options: { include_usage: true },
+  }, (chunk) => {
+    buf += chunk;
     let idx;
     while ((idx = buf.indexOf('\n\n')) >= 0) {
       const ev = buf.slice(0, idx); buf = buf.slice(idx + 2);
@@ -75,7 +94,7 @@ async function one(server, i) {
         ++tokens;
       }
     }
-  }
+  });
   const total = performance.now() - t0;
   const gen = usage?.completion_tokens ?? tokens;
   return { ttft, total, gen, stamps, prompt: usage?.prompt_tokens, decodeTps: (gen - 1) / ((total - ttft) / 1000) };
