@@ -20,6 +20,7 @@
 // from the file-layout kernels only by float rounding order, and Q8_0's equal the AVX2 lanes
 // tile's bit for bit (same exact sums, same scale product and FMA).
 //
+// The prepared activation blocks are kept from call to call of one product (CachedColumns).
 // Decode (one column) streams one 8-row group at a time with the weight stream prefetched; from
 // two columns on, tiles of 2 groups (16 rows: each broadcast feeds two weight vectors) x kCols
 // columns. Calls of kRowLanesMinCols columns or more (prefill) re-arrange each group pair's
@@ -171,19 +172,8 @@ void GemmLanesVnni(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
   const int64_t nb = k / kQK8_0;
   const bool prefill = nc >= kRowLanesMinCols;
   const int64_t tile_cols = prefill ? kPairCols : kCols;
-  const ActBlock* act = nullptr;
-  PairBlock* wp = nullptr;
-  if (prefill) {
-    const size_t act_bytes = AlignUp(static_cast<size_t>(nc * nb) * sizeof(ActBlock));
-    auto* scratch = static_cast<uint8_t*>(ThreadScratch(act_bytes + static_cast<size_t>(nb) * sizeof(PairBlock)));
-    auto* prepared = reinterpret_cast<ActBlock*>(scratch);
-    PrepareColumns<kOffset>(a, a_stride, nc, nb, tile_cols, prepared);
-    act = prepared;
-    wp = reinterpret_cast<PairBlock*>(scratch + act_bytes);
-  } else {
-    static_assert(kRowLanesMinCols - 1 <= kMaxCachedCols);
-    act = CachedColumns<kOffset>(a, a_stride, nc, nb, tile_cols);
-  }
+  const ActBlock* act = CachedColumns<kOffset>(a, a_stride, nc, nb, tile_cols);
+  auto* wp = prefill ? static_cast<PairBlock*>(ThreadScratch(static_cast<size_t>(nb) * sizeof(PairBlock))) : nullptr;
   const auto* wb = static_cast<const uint8_t*>(w);
   const size_t group_bytes = kLaneRows * w_stride;
   if (nc == 1) {

@@ -409,8 +409,8 @@ TEST(WeightLayoutTest, Q8_0LanesAvx512BitEqualToAvx2) {
 // Under an ActivationsFixedScope the lanes kernels keep their prepared activations for the next
 // call on the same activations (lanes_common.h, CachedColumns), as the threaded decode driver
 // calls them 8 rows at a time: the pieces must give exactly what one call over all rows gives,
-// for every layout, level, decode and small-batch column count, with two offsets' kernels
-// interleaved (one cache each). Outside a scope, and in a new scope, a buffer rewritten in place
+// for every layout, level, decode, small-batch and prefill column count, with the three types
+// interleaved (one cache per offset). Outside a scope, and in a new scope, a buffer rewritten in place
 // must be read afresh.
 TEST(WeightLayoutTest, KernelsReuseActivationsOnlyWhileTheCallerPromisesTheyAreFixed) {
   struct Case {
@@ -427,7 +427,7 @@ TEST(WeightLayoutTest, KernelsReuseActivationsOnlyWhileTheCallerPromisesTheyAreF
       packed.push_back(tc.type == GgmlType::kQ5_0 ? RandomQ5_0Rows(k, nr, 11) : QuantizedRows(tc.type, k, nr, 11));
       RepackRows(tc.layout, tc.type, k, packed.back().data(), RowBytes(tc.type, k), nr);
     }
-    for (const int64_t nc : {1, 2, 6, 15}) {
+    for (const int64_t nc : {1, 2, 6, 15, 16, 40}) {
       const size_t a_row = RowBytes(GgmlType::kQ8_0, k);
       const auto a = Q8Activations(k, nc, static_cast<uint32_t>(nc));
       const auto b = Q8Activations(k, nc, static_cast<uint32_t>(nc + 100));
