@@ -65,7 +65,7 @@ Result<std::unique_ptr<InferenceContext>> InferenceContext::Create(const Model& 
   model.gguf().mapped_file().AdviseWillNeed();
   auto ctx = std::unique_ptr<InferenceContext>(new InferenceContext(model, options));
   BASTION_ASSIGN_OR_RETURN(ctx->cache_, KvCache::Create(cfg.n_layer, cfg.kv_dim(), options.n_ctx,
-                                                        options.n_slots, options.kv_type));
+                                                        options.n_slots, options.kv_type, options.simd));
   return ctx;
 }
 

@@ -8,12 +8,11 @@
 #include <memory>
 
 #include "base/check.h"
-#include "base/half.h"
 
 namespace bastion {
 
 Result<std::unique_ptr<KvCache>> KvCache::Create(int n_layer, int kv_dim, int n_ctx, int n_slots,
-                                                 GgmlType type) {
+                                                 GgmlType type, SimdLevel level) {
   if (type != GgmlType::kF16 && type != GgmlType::kF32) {
     return Error(std::string("KV cache type must be F16 or F32, got ") + TypeName(type));
   }
@@ -23,6 +22,7 @@ Result<std::unique_ptr<KvCache>> KvCache::Create(int n_layer, int kv_dim, int n_
   auto cache = std::unique_ptr<KvCache>(new KvCache());
   cache->type_ = type;
   cache->elem_size_ = type == GgmlType::kF16 ? 2 : 4;
+  cache->to_cache_ = GetQuantizeAct(type, level);
   cache->n_layer_ = n_layer;
   cache->kv_dim_ = kv_dim;
   cache->n_ctx_ = n_ctx;
@@ -56,16 +56,18 @@ void KvCache::Store(int slot, int layer, int pos, const float* k, const float* v
   uint8_t* krow = k_rows(slot, layer) + static_cast<size_t>(pos) * k_row_bytes();
   uint8_t* vcol = v_rows(slot, layer) + static_cast<size_t>(pos) * elem_size_;
   const size_t vstride = v_row_bytes();
-  if (type_ == GgmlType::kF16) {
-    auto* kh = reinterpret_cast<uint16_t*>(krow);
-    for (int d = 0; d < kv_dim_; ++d) kh[d] = F32ToF16(k[d]);
-    for (int d = 0; d < kv_dim_; ++d) {
-      const uint16_t h = F32ToF16(v[d]);
-      std::memcpy(vcol + d * vstride, &h, sizeof h);
-    }
+  to_cache_(k, krow, kv_dim_);
+  // V is stored transposed: convert the row once, then one element per V^T row.
+  thread_local std::vector<uint8_t> converted;
+  if (converted.size() < k_row_bytes()) converted.resize(k_row_bytes());
+  to_cache_(v, converted.data(), kv_dim_);
+  auto scatter = [&]<size_t kSize>() {
+    for (int d = 0; d < kv_dim_; ++d) std::memcpy(vcol + d * vstride, converted.data() + d * kSize, kSize);
+  };
+  if (elem_size_ == 2) {
+    scatter.operator()<2>();
   } else {
-    std::memcpy(krow, k, sizeof(float) * kv_dim_);
-    for (int d = 0; d < kv_dim_; ++d) std::memcpy(vcol + d * vstride, &v[d], sizeof(float));
+    scatter.operator()<4>();
   }
 }
 

@@ -15,15 +15,17 @@
 #include <vector>
 
 #include "base/result.h"
+#include "kernels/gemm.h"
 #include "quant/types.h"
 
 namespace bastion {
 
 class KvCache {
  public:
-  // type is kF16 or kF32.
+  // type is kF16 or kF32. `level` picks the float conversion Store uses (the same values at every
+  // level; the SIMD ones were 2% of a pp512 in the portable one).
   static Result<std::unique_ptr<KvCache>> Create(int n_layer, int kv_dim, int n_ctx, int n_slots,
-                                                 GgmlType type);
+                                                 GgmlType type, SimdLevel level = SimdLevel::kScalar);
   ~KvCache();
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
@@ -58,6 +60,7 @@ class KvCache {
 
   GgmlType type_ = GgmlType::kF16;
   size_t elem_size_ = 2;
+  QuantizeActFn to_cache_ = nullptr;  // float row -> type_
   int n_layer_ = 0, kv_dim_ = 0, n_ctx_ = 0, n_slots_ = 0;
   uint8_t* base_ = nullptr;
   size_t bytes_ = 0;

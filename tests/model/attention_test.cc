@@ -4,6 +4,8 @@
 // for decode segments of 1 and 3 tokens, alone and beside other segments, F16 and F32 caches.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -64,6 +66,35 @@ void ExpectPathsIdentical(SimdLevel level, GgmlType type, const std::vector<Segm
   for (size_t i = 0; i < items.size(); ++i) {
     ASSERT_EQ(std::memcmp(&items[i], &phased[i], sizeof(float)), 0) << "i=" << i << ": " << items[i] << " vs " << phased[i];
     ASSERT_NE(items[i], -1.0f) << "i=" << i << " not written";
+  }
+}
+
+// KvCache::Store converts with the level's activation converter: every level must store the
+// bytes the portable conversion stores (F16: round to nearest even, subnormals, overflow to
+// infinity; F32 as is), keys as a row and values transposed, and touch nothing else.
+TEST(KvCacheTest, StoreWritesTheSameBytesAtEveryLevel) {
+  const int n_layer = 2, kv_dim = 128, n_ctx = 40;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> k(kv_dim), v(kv_dim);
+  for (const GgmlType type : {GgmlType::kF16, GgmlType::kF32}) {
+    auto want = KvCache::Create(n_layer, kv_dim, n_ctx, 2, type, SimdLevel::kScalar);
+    auto got = KvCache::Create(n_layer, kv_dim, n_ctx, 2, type, DetectSimdLevel());
+    ASSERT_TRUE(want.ok() && got.ok());
+    for (int pos : {0, 7, 39}) {
+      for (int d = 0; d < kv_dim; ++d) {
+        k[d] = dist(rng) * std::ldexp(1.0f, d % 40 - 20);  // 2^-20 .. 2^19: subnormal to overflow
+        v[d] = -dist(rng) * std::ldexp(1.0f, (d * 7) % 44 - 26);
+      }
+      k[3] = 65519.0f;  // the largest value that still rounds to a finite F16
+      v[5] = 65520.0f;  // rounds to infinity
+      (*want)->Store(1, 1, pos, k.data(), v.data());
+      (*got)->Store(1, 1, pos, k.data(), v.data());
+    }
+    ASSERT_EQ(0, std::memcmp((*want)->k_rows(0, 0), (*got)->k_rows(0, 0), (*want)->total_bytes())) << TypeName(type);
+    // The stores landed where the layout says (not all zeros).
+    const uint8_t* v_row5 = (*got)->v_rows(1, 1) + 5 * (*got)->v_row_bytes() + 7 * (*got)->elem_size();
+    ASSERT_TRUE(std::any_of(v_row5, v_row5 + (*got)->elem_size(), [](uint8_t b) { return b != 0; }));
   }
 }
 
