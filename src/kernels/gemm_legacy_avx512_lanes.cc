@@ -21,7 +21,8 @@
 // tile's bit for bit (same exact sums, same scale product and FMA).
 //
 // The prepared activation blocks are kept from call to call of one product (CachedColumns).
-// Decode (one column) streams one 8-row group at a time with the weight stream prefetched; from
+// Decode (one column) streams one 8-row group at a time with the weight stream prefetched (Q4_0
+// and Q5_0 two blocks per 512-bit vector: DecodeTwoBlockTile); from
 // two columns on, tiles of 2 groups (16 rows: each broadcast feeds two weight vectors) x kCols
 // columns. Calls of kRowLanesMinCols columns or more (prefill) re-arrange each group pair's
 // blocks once (Q4_0/Q5_0 unpacked to bytes, Q8_0's signs flipped) into 16-row 512-bit vectors
@@ -30,9 +31,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
+#include "base/check.h"
 #include "kernels/gemm_legacy_internal.h"
 #include "kernels/lanes_common.h"
 
@@ -77,6 +80,148 @@ void VnniTile(const Src& src, const ActBlock* act, int64_t nb, float* y, size_t 
     AccumulateBlock<G, C>(acc, p32, src, b, ab);
   }
   StoreTile<G, C>(acc, y, y_stride, rows);
+}
+
+// Decode of Q4_0/Q5_0 on two consecutive blocks at once. The 256-bit tile spends ~47 vector
+// operations on a Q4_0 group's block (8 rows x 32 elements, 144 bytes), about 12 cycles, so one
+// thread could not decode much faster than the memory delivers (41-45 GB/s from cache, 23-29 from
+// memory on Zen 5, where the read probe gives up to 40 GB/s per thread). Here a 512-bit vector
+// holds blocks b (low half) and b + 1 (high half) of the same 8 rows — one contiguous weight
+// stream, as before — so each weight unpack, vpdpbusd and epilogue operation covers two blocks.
+// The activation side is kept per product in 192 bytes per block pair (ActPair: both blocks'
+// quants, offset sums and scales), and each group's two-block broadcast is made in registers
+// with one vpermd (pre-arranged broadcasts, 640 bytes per pair, left L1 for ffn_down and lost).
+// The two halves are summed at the end: even and odd blocks are summed apart, another float
+// order than the 256-bit tile's, within the kernels' bound. Q8_0 keeps the 256-bit tile (65-72
+// GB/s from cache, and its results stay bit-equal to the AVX2 lanes kernel's).
+struct alignas(64) ActPair {
+  __m512i qs;          // block b's 32 quants, then block b + 1's
+  __m512i offset_sum;  // -offset x (sum of the block's quants): lanes 0-7 block b, 8-15 b + 1
+  __m512 d;            // the activation scales, halves as offset_sum
+};
+static_assert(sizeof(ActPair) == 192);
+
+template <int kOffset>
+void PrepareActPairs(const void* a, int64_t nb, ActPair* out) {
+  const auto* blocks = static_cast<const BlockQ8_0*>(a);
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  auto block_sum = [&](__m256i q) {
+    const __m256i s8 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+    s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    return _mm_cvtsi128_si32(s4);
+  };
+  for (int64_t b = 0; b < nb; b += 2) {
+    const bool second = b + 1 < nb;
+    const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
+    const __m256i q1 = second ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b + 1].qs))
+                              : _mm256_setzero_si256();
+    ActPair& o = out[b / 2];
+    o.qs = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+    const int32_t s0 = -kOffset * block_sum(q0);
+    const int32_t s1 = second ? -kOffset * block_sum(q1) : 0;
+    o.offset_sum = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(s0)), _mm256_set1_epi32(s1), 1);
+    const float d0 = _cvtsh_ss(blocks[b].d);
+    const float d1 = second ? _cvtsh_ss(blocks[b + 1].d) : 0.0f;
+    o.d = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(d0)), _mm256_set1_ps(d1), 1);
+  }
+}
+
+// The activation pairs of a decode call, kept per thread for the next call on the same
+// activations while the caller's ActivationsFixedScope lasts (as CachedColumns).
+template <int kOffset>
+const ActPair* CachedActPairs(const void* a, int64_t nb) {
+  struct Cache {
+    uint64_t epoch = 0;
+    const void* a = nullptr;
+    int64_t nb = 0;
+    ActPair* pairs = nullptr;
+    int64_t capacity = 0;
+    ~Cache() { std::free(pairs); }
+  };
+  thread_local Cache cache;
+  const uint64_t epoch = ActivationsFixedEpoch();
+  if (epoch != 0 && epoch == cache.epoch && a == cache.a && nb == cache.nb) return cache.pairs;
+  const int64_t n = (nb + 1) / 2;
+  if (n > cache.capacity) {
+    std::free(cache.pairs);
+    cache.pairs = static_cast<ActPair*>(std::aligned_alloc(64, static_cast<size_t>(n) * sizeof(ActPair)));
+    BASTION_CHECK_MSG(cache.pairs != nullptr, "out of memory for kernel scratch");
+    cache.capacity = n;
+  }
+  PrepareActPairs<kOffset>(a, nb, cache.pairs);
+  cache.epoch = epoch;
+  cache.a = a;
+  cache.nb = nb;
+  return cache.pairs;
+}
+
+// 32 bytes at p and, when `second`, at p + kBlockBytes (the next block's same field) as one
+// 512-bit vector; the upper half zero otherwise (the block past the row's last is never read).
+// These helpers are forced inline: GCC left Q5_0's a call per group, three times slower.
+template <size_t kBlockBytes>
+[[gnu::always_inline]] inline __m512i TwoBlockLoad(const uint8_t* p, bool second) {
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if (!second) return _mm512_zextsi256_si512(lo);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kBlockBytes)), 1);
+}
+
+// Group g's weight values (unsigned, as stored) of blocks b and b + 1.
+[[gnu::always_inline]] inline __m512i TwoBlockVec(const LanesQ4& src, int64_t b, int g, bool second) {
+  const __m512i n = TwoBlockLoad<LanesQ4::kBlockBytes>(src.At(0, b) + 16 + 32 * (g % 4), second);
+  const __m512i mask = _mm512_set1_epi8(0x0F);
+  return g < 4 ? _mm512_and_si512(n, mask) : _mm512_and_si512(_mm512_srli_epi16(n, 4), mask);
+}
+
+[[gnu::always_inline]] inline __m512i TwoBlockVec(const LanesQ5& src, int64_t b, int g, bool second) {
+  const uint8_t* p = src.At(0, b);
+  const __m512i n = TwoBlockLoad<LanesQ5::kBlockBytes>(p + 48 + 32 * (g % 4), second);
+  const __m512i h = TwoBlockLoad<LanesQ5::kBlockBytes>(p + 16, second);
+  const __m512i mask = _mm512_set1_epi8(0x0F);
+  const __m512i nibbles = g < 4 ? _mm512_and_si512(n, mask) : _mm512_and_si512(_mm512_srli_epi16(n, 4), mask);
+  const __m512i fifth = g < 4 ? _mm512_slli_epi16(h, 4 - g) : g == 4 ? h : _mm512_srli_epi16(h, g - 4);
+  return _mm512_or_si512(nibbles, _mm512_and_si512(fifth, _mm512_set1_epi8(0x10)));
+}
+
+// The 8 rows' F16 scales of blocks b and b + 1 (zero for a missing second block).
+template <class Src>
+[[gnu::always_inline]] inline __m512 TwoBlockScales(const Src& src, int64_t b, bool second) {
+  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src.At(0, b)));
+  const __m128i hi = second ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(src.At(0, b + 1))) : _mm_setzero_si128();
+  return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
+}
+
+template <class Src>
+[[gnu::always_inline]] inline __m512 TwoBlockStep(const Src& src, const ActPair& ap, int64_t b, bool second,
+                                                  __m512 acc) {
+  __m512i p32 = ap.offset_sum;
+  const __m512i qs = _mm512_load_si512(&ap.qs);
+#pragma GCC unroll 8
+  for (int g = 0; g < 8; ++g) {
+    // Lanes 0-7: dword g of block b's quants; lanes 8-15: dword g of block b + 1's (dword 8 + g).
+    const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(g), _mm256_set1_epi32(8 + g), 1);
+    p32 = _mm512_dpbusd_epi32(p32, TwoBlockVec(src, b, g, second), _mm512_permutexvar_epi32(idx, qs));
+  }
+  const __m512 scale = _mm512_mul_ps(ap.d, TwoBlockScales(src, b, second));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p32), scale, acc);
+}
+
+// One 8-row group, one column, from the activation pairs.
+template <class Src>
+void DecodeTwoBlockTile(const Src& src, const ActPair* pairs, int64_t nb, float* y, int rows) {
+  __m512 acc = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 1 < nb; b += 2) {
+    src.Prefetch(b);
+    src.Prefetch(b + 1);
+    acc = TwoBlockStep(src, pairs[b / 2], b, true, acc);
+  }
+  if (b < nb) acc = TwoBlockStep(src, pairs[b / 2], b, false, acc);
+  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+  StoreLaneRows(_mm256_add_ps(_mm512_castps512_ps256(acc), hi), rows, y);
 }
 
 // Prefill's form of a group pair's block b: 8 vectors of 64 bytes whose lanes 0-7 are the first
@@ -172,10 +317,20 @@ void GemmLanesVnni(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
   const int64_t nb = k / kQK8_0;
   const bool prefill = nc >= kRowLanesMinCols;
   const int64_t tile_cols = prefill ? kPairCols : kCols;
-  const ActBlock* act = CachedColumns<kOffset>(a, a_stride, nc, nb, tile_cols);
-  auto* wp = prefill ? static_cast<PairBlock*>(ThreadScratch(static_cast<size_t>(nb) * sizeof(PairBlock))) : nullptr;
   const auto* wb = static_cast<const uint8_t*>(w);
   const size_t group_bytes = kLaneRows * w_stride;
+  if constexpr (kOffset != kQ8Offset) {
+    if (nc == 1) {
+      const ActPair* pairs = CachedActPairs<kOffset>(a, nb);
+      for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
+        DecodeTwoBlockTile(Src{wb + r0 * w_stride, group_bytes}, pairs, nb, y + r0, rows);
+      }
+      return;
+    }
+  }
+  const ActBlock* act = CachedColumns<kOffset>(a, a_stride, nc, nb, tile_cols);
+  auto* wp = prefill ? static_cast<PairBlock*>(ThreadScratch(static_cast<size_t>(nb) * sizeof(PairBlock))) : nullptr;
   if (nc == 1) {
     for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
