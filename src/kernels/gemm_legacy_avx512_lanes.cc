@@ -17,12 +17,12 @@
 // w + 16 and Q4_0's u = w + 8 as they are, Q8_0's quants with the sign bit flipped (w ^ 0x80 =
 // w + 128 as a byte). Each block's int32 sum starts from -offset x (sum of the activation's
 // quants) (ActBlock::offset_sum), so after the 8 vpdpbusd it is exactly sum(w x a), as in every other kernel: the results differ
-// from the file-layout kernels only by float rounding order, and Q8_0's equal the AVX2 lanes
-// tile's bit for bit (same exact sums, same scale product and FMA).
+// from the file-layout kernels only by float rounding order, and Q8_0's from two columns on equal
+// the AVX2 lanes tile's bit for bit (same exact sums, same scale product and FMA).
 //
 // The prepared activation blocks are kept from call to call of one product (CachedColumns).
-// Decode (one column) streams one 8-row group at a time with the weight stream prefetched (Q4_0
-// and Q5_0 two blocks per 512-bit vector: DecodeTwoBlockTile); from
+// Decode (one column) streams one 8-row group at a time with the weight stream prefetched, two
+// blocks per 512-bit vector (DecodeTwoBlockTile); from
 // two columns on, tiles of 2 groups (16 rows: each broadcast feeds two weight vectors) x kCols
 // columns. Calls of kRowLanesMinCols columns or more (prefill) re-arrange each group pair's
 // blocks once (Q4_0/Q5_0 unpacked to bytes, Q8_0's signs flipped) into 16-row 512-bit vectors
@@ -47,13 +47,12 @@ constexpr int kQ8Offset = 128;
 
 // G groups of 8 rows x C columns; `act` step-major (block b of column c at act[b * C + c]).
 // kOffset 128: Q8_0 (sign bits flipped here); 16: Q5_0, 8: Q4_0 (values as stored).
-template <class Src, int kOffset, int G, int C, bool kPrefetch = false>
+template <class Src, int kOffset, int G, int C>
 void VnniTile(const Src& src, const ActBlock* act, int64_t nb, float* y, size_t y_stride, int rows) {
   __m256 acc[G][C];
   ZeroTile<G, C>(acc);
   const __m256i sign_bits = _mm256_set1_epi8(static_cast<char>(0x80));
   for (int64_t b = 0; b < nb; ++b) {
-    if constexpr (kPrefetch) src.Prefetch(b);
     const ActBlock* ab = act + b * C;
     __m256i p32[G][C];
 #pragma GCC unroll 8
@@ -82,27 +81,40 @@ void VnniTile(const Src& src, const ActBlock* act, int64_t nb, float* y, size_t 
   StoreTile<G, C>(acc, y, y_stride, rows);
 }
 
-// Decode of Q4_0/Q5_0 on two consecutive blocks at once. The 256-bit tile spends ~47 vector
+// Decode on two consecutive blocks at once. The 256-bit tile spends ~47 vector
 // operations on a Q4_0 group's block (8 rows x 32 elements, 144 bytes), about 12 cycles, so one
 // thread could not decode much faster than the memory delivers (41-45 GB/s from cache, 23-29 from
 // memory on Zen 5, where the read probe gives up to 40 GB/s per thread). Here a 512-bit vector
 // holds blocks b (low half) and b + 1 (high half) of the same 8 rows — one contiguous weight
 // stream, as before — so each weight unpack, vpdpbusd and epilogue operation covers two blocks.
-// The activation side is kept per product in 192 bytes per block pair (ActPair: both blocks'
-// quants, offset sums and scales), and each group's two-block broadcast is made in registers
-// with one vpermd (pre-arranged broadcasts, 640 bytes per pair, left L1 for ffn_down and lost).
-// The two halves are summed at the end: even and odd blocks are summed apart, another float
-// order than the 256-bit tile's, within the kernels' bound. Q8_0 keeps the 256-bit tile (65-72
-// GB/s from cache, and its results stay bit-equal to the AVX2 lanes kernel's).
-struct alignas(64) ActPair {
-  __m512i qs;          // block b's 32 quants, then block b + 1's
-  __m512i offset_sum;  // -offset x (sum of the block's quants): lanes 0-7 block b, 8-15 b + 1
-  __m512 d;            // the activation scales, halves as offset_sum
+// The activation side is kept per product per block pair: the two blocks' 64 bytes of quants,
+// and their offset sums and scales either as two more 64-byte vectors beside them (192 bytes per
+// pair, "full") or as 16 bytes in an array apart ("compact", two merged broadcasts each to use).
+// Each group's two-block broadcast is made in registers with one vpermd (pre-arranged
+// broadcasts, 640 bytes per pair, left L1 for ffn_down and lost). Q8_0 keeps the compact form:
+// for ffn_down (k = 4864) the full one is 14.6 KB of activations to hold in L1 while each 8-row
+// group streams 41 KB of Q8_0 weights through it, and there the two-block tile ran below the
+// one-block tile (gemm_bench --k 4864 --nr 896, six alternations: 61 against 65 GB/s from L3;
+// compact 68). Q4_0's and Q5_0's groups are half that, and the merges cost them 2-5% from L2,
+// so they keep the full form.
+struct PairScalars {
+  int32_t offset_sum[2];  // -offset x (sum of the block's quants), blocks b and b + 1
+  float d[2];             // the activation scales
 };
-static_assert(sizeof(ActPair) == 192);
+static_assert(sizeof(PairScalars) == 16);
+
+// Both forms: pair p's quants at qs[kStride * p]; the full form's offset-sum and scale vectors
+// follow them (kStride 3), the compact form's are scalars[p] (kStride 1).
+template <int kOffset>
+inline constexpr bool kCompactPairs = kOffset == kQ8Offset;
+
+struct ActPairs {
+  const __m512i* qs;
+  const PairScalars* scalars;  // compact form only
+};
 
 template <int kOffset>
-void PrepareActPairs(const void* a, int64_t nb, ActPair* out) {
+void PrepareActPairs(const void* a, int64_t nb, __m512i* qs, PairScalars* scalars) {
   const auto* blocks = static_cast<const BlockQ8_0*>(a);
   const __m256i ones8 = _mm256_set1_epi8(1);
   const __m256i ones16 = _mm256_set1_epi16(1);
@@ -118,44 +130,61 @@ void PrepareActPairs(const void* a, int64_t nb, ActPair* out) {
     const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
     const __m256i q1 = second ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b + 1].qs))
                               : _mm256_setzero_si256();
-    ActPair& o = out[b / 2];
-    o.qs = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
     const int32_t s0 = -kOffset * block_sum(q0);
     const int32_t s1 = second ? -kOffset * block_sum(q1) : 0;
-    o.offset_sum = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(s0)), _mm256_set1_epi32(s1), 1);
     const float d0 = _cvtsh_ss(blocks[b].d);
     const float d1 = second ? _cvtsh_ss(blocks[b + 1].d) : 0.0f;
-    o.d = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(d0)), _mm256_set1_ps(d1), 1);
+    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+    if constexpr (kCompactPairs<kOffset>) {
+      _mm512_store_si512(&qs[b / 2], q);
+      scalars[b / 2] = PairScalars{{s0, s1}, {d0, d1}};
+    } else {
+      __m512i* p = &qs[3 * (b / 2)];
+      _mm512_store_si512(p, q);
+      _mm512_store_si512(p + 1, _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(s0)), _mm256_set1_epi32(s1), 1));
+      _mm512_store_ps(p + 2, _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(d0)), _mm256_set1_ps(d1), 1));
+    }
   }
 }
 
 // The activation pairs of a decode call, kept per thread for the next call on the same
 // activations while the caller's ActivationsFixedScope lasts (as CachedColumns).
 template <int kOffset>
-const ActPair* CachedActPairs(const void* a, int64_t nb) {
+ActPairs CachedActPairs(const void* a, int64_t nb) {
+  // Bytes per pair: the full form's three vectors, or the compact form's one plus its scalars.
+  constexpr size_t kPairBytes = kCompactPairs<kOffset> ? sizeof(__m512i) + sizeof(PairScalars) : 3 * sizeof(__m512i);
   struct Cache {
     uint64_t epoch = 0;
     const void* a = nullptr;
     int64_t nb = 0;
-    ActPair* pairs = nullptr;
+    void* memory = nullptr;  // capacity pairs' vectors, then (compact) their PairScalars
     int64_t capacity = 0;
-    ~Cache() { std::free(pairs); }
+    ~Cache() { std::free(memory); }
   };
   thread_local Cache cache;
   const uint64_t epoch = ActivationsFixedEpoch();
-  if (epoch != 0 && epoch == cache.epoch && a == cache.a && nb == cache.nb) return cache.pairs;
+  auto pairs = [&] {
+    auto* qs = static_cast<__m512i*>(cache.memory);
+    auto* scalars = kCompactPairs<kOffset> ? reinterpret_cast<PairScalars*>(qs + cache.capacity) : nullptr;
+    return std::pair{qs, scalars};
+  };
+  if (epoch != 0 && epoch == cache.epoch && a == cache.a && nb == cache.nb) {
+    const auto [qs, scalars] = pairs();
+    return {qs, scalars};
+  }
   const int64_t n = (nb + 1) / 2;
   if (n > cache.capacity) {
-    std::free(cache.pairs);
-    cache.pairs = static_cast<ActPair*>(std::aligned_alloc(64, static_cast<size_t>(n) * sizeof(ActPair)));
-    BASTION_CHECK_MSG(cache.pairs != nullptr, "out of memory for kernel scratch");
+    std::free(cache.memory);
+    cache.memory = std::aligned_alloc(64, static_cast<size_t>(n) * kPairBytes);
+    BASTION_CHECK_MSG(cache.memory != nullptr, "out of memory for kernel scratch");
     cache.capacity = n;
   }
-  PrepareActPairs<kOffset>(a, nb, cache.pairs);
+  const auto [qs, scalars] = pairs();
+  PrepareActPairs<kOffset>(a, nb, qs, scalars);
   cache.epoch = epoch;
   cache.a = a;
   cache.nb = nb;
-  return cache.pairs;
+  return {qs, scalars};
 }
 
 // 32 bytes at p and, when `second`, at p + kBlockBytes (the next block's same field) as one
@@ -169,7 +198,14 @@ template <size_t kBlockBytes>
                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kBlockBytes)), 1);
 }
 
-// Group g's weight values (unsigned, as stored) of blocks b and b + 1.
+// Group g's weight values of blocks b and b + 1, unsigned: Q8_0's with the sign bits flipped
+// (a missing second block's zero half becomes 0x80s, against zero activation quants).
+[[gnu::always_inline]] inline __m512i TwoBlockVec(const LanesQ8& src, int64_t b, int g, bool second) {
+  const __m512i q = TwoBlockLoad<LanesQ8::kBlockBytes>(src.At(0, b) + 16 + 32 * g, second);
+  return _mm512_xor_si512(q, _mm512_set1_epi8(static_cast<char>(0x80)));
+}
+
+// Q4_0's and Q5_0's are unsigned as stored.
 [[gnu::always_inline]] inline __m512i TwoBlockVec(const LanesQ4& src, int64_t b, int g, bool second) {
   const __m512i n = TwoBlockLoad<LanesQ4::kBlockBytes>(src.At(0, b) + 16 + 32 * (g % 4), second);
   const __m512i mask = _mm512_set1_epi8(0x0F);
@@ -194,32 +230,45 @@ template <class Src>
   return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
 }
 
-template <class Src>
-[[gnu::always_inline]] inline __m512 TwoBlockStep(const Src& src, const ActPair& ap, int64_t b, bool second,
-                                                  __m512 acc) {
-  __m512i p32 = ap.offset_sum;
-  const __m512i qs = _mm512_load_si512(&ap.qs);
+template <bool kCompact, class Src>
+[[gnu::always_inline]] inline __m512 TwoBlockStep(const Src& src, ActPairs pairs, int64_t b, bool second, __m512 acc) {
+  const int64_t p = b / 2;
+  // Lanes 0-7 block b's offset sum and scale, 8-15 block b + 1's.
+  __m512i p32;
+  __m512 ad;
+  const __m512i* qs_at;
+  if constexpr (kCompact) {
+    const PairScalars& s = pairs.scalars[p];
+    p32 = _mm512_mask_set1_epi32(_mm512_set1_epi32(s.offset_sum[0]), 0xFF00, s.offset_sum[1]);
+    ad = _mm512_mask_broadcastss_ps(_mm512_set1_ps(s.d[0]), 0xFF00, _mm_load_ss(&s.d[1]));
+    qs_at = &pairs.qs[p];
+  } else {
+    qs_at = &pairs.qs[3 * p];
+    p32 = _mm512_load_si512(qs_at + 1);
+    ad = _mm512_load_ps(qs_at + 2);
+  }
+  const __m512i qs = _mm512_load_si512(qs_at);
 #pragma GCC unroll 8
   for (int g = 0; g < 8; ++g) {
     // Lanes 0-7: dword g of block b's quants; lanes 8-15: dword g of block b + 1's (dword 8 + g).
     const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(g), _mm256_set1_epi32(8 + g), 1);
     p32 = _mm512_dpbusd_epi32(p32, TwoBlockVec(src, b, g, second), _mm512_permutexvar_epi32(idx, qs));
   }
-  const __m512 scale = _mm512_mul_ps(ap.d, TwoBlockScales(src, b, second));
+  const __m512 scale = _mm512_mul_ps(ad, TwoBlockScales(src, b, second));
   return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p32), scale, acc);
 }
 
 // One 8-row group, one column, from the activation pairs.
-template <class Src>
-void DecodeTwoBlockTile(const Src& src, const ActPair* pairs, int64_t nb, float* y, int rows) {
+template <bool kCompact, class Src>
+void DecodeTwoBlockTile(const Src& src, ActPairs pairs, int64_t nb, float* y, int rows) {
   __m512 acc = _mm512_setzero_ps();
   int64_t b = 0;
   for (; b + 1 < nb; b += 2) {
     src.Prefetch(b);
     src.Prefetch(b + 1);
-    acc = TwoBlockStep(src, pairs[b / 2], b, true, acc);
+    acc = TwoBlockStep<kCompact>(src, pairs, b, true, acc);
   }
-  if (b < nb) acc = TwoBlockStep(src, pairs[b / 2], b, false, acc);
+  if (b < nb) acc = TwoBlockStep<kCompact>(src, pairs, b, false, acc);
   const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
   StoreLaneRows(_mm256_add_ps(_mm512_castps512_ps256(acc), hi), rows, y);
 }
@@ -319,25 +368,16 @@ void GemmLanesVnni(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
   const int64_t tile_cols = prefill ? kPairCols : kCols;
   const auto* wb = static_cast<const uint8_t*>(w);
   const size_t group_bytes = kLaneRows * w_stride;
-  if constexpr (kOffset != kQ8Offset) {
-    if (nc == 1) {
-      const ActPair* pairs = CachedActPairs<kOffset>(a, nb);
-      for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
-        const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
-        DecodeTwoBlockTile(Src{wb + r0 * w_stride, group_bytes}, pairs, nb, y + r0, rows);
-      }
-      return;
-    }
-  }
-  const ActBlock* act = CachedColumns<kOffset>(a, a_stride, nc, nb, tile_cols);
-  auto* wp = prefill ? static_cast<PairBlock*>(ThreadScratch(static_cast<size_t>(nb) * sizeof(PairBlock))) : nullptr;
   if (nc == 1) {
+    const ActPairs pairs = CachedActPairs<kOffset>(a, nb);
     for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
-      VnniTile<Src, kOffset, 1, 1, true>(Src{wb + r0 * w_stride, group_bytes}, act, nb, y + r0, y_stride, rows);
+      DecodeTwoBlockTile<kCompactPairs<kOffset>>(Src{wb + r0 * w_stride, group_bytes}, pairs, nb, y + r0, rows);
     }
     return;
   }
+  const ActBlock* act = CachedColumns<kOffset>(a, a_stride, nc, nb, tile_cols);
+  auto* wp = prefill ? static_cast<PairBlock*>(ThreadScratch(static_cast<size_t>(nb) * sizeof(PairBlock))) : nullptr;
   for (int64_t r0 = 0; r0 < nr; r0 += kGroups * kLaneRows) {
     const int rows = static_cast<int>(std::min<int64_t>(kGroups * kLaneRows, nr - r0));
     const int groups = (rows + kLaneRows - 1) / kLaneRows;
