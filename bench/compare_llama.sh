@@ -33,7 +33,7 @@ for f in "$@"; do
       bout=$("$bastion" bench -m "$f" -t 2 -p 0 -n 128 -d "$depth" -r "$reps")
     fi
     echo "$lout" | grep -E "pp512|tg128"
-    echo "$bout" | grep -E "pp512|tg128|limit"
+    echo "$bout" | grep -E "pp512|tg128|limit|share"
     for t in $tests; do
       l=$(echo "$lout" | llama_tps "$t")
       b=$(echo "$bout" | bastion_tps "$t")

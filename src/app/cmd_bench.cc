@@ -55,35 +55,51 @@ Stats Summarize(std::vector<double> v) {
 }
 
 // Read bandwidth of this machine with the pool's threads over a buffer larger than the caches
-// (best of a few passes, SIMD reads), in bytes per second.
-double MeasureReadBandwidth(ThreadPool& pool, SimdLevel level) {
-  // Huge pages, as the weights use (base/mapped_file.h): the limit is what this memory can do.
-  const size_t bytes = size_t{1} << 30;  // 1 GiB
-  HugePageRegion region(bytes);
-  if (region.data() == nullptr) return 0;
-  std::span<uint64_t> buf(reinterpret_cast<uint64_t*>(region.data()), bytes / sizeof(uint64_t));
-  auto fill = [&](int ti) {
-    const auto [b, e] = ThreadPool::Split(static_cast<int64_t>(buf.size()), ti, pool.size());
-    for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i);
-  };
-  pool.Parallel(fill);
-  const VecOps& ops = GetVecOps(level);
-  double best = 0;
-  std::vector<uint64_t> sums(pool.size());
-  for (int pass = 0; pass < 4; ++pass) {
-    const auto start = std::chrono::steady_clock::now();
-    auto read = [&](int ti) {
-      const auto [b, e] = ThreadPool::Split(static_cast<int64_t>(buf.size()), ti, pool.size());
-      sums[ti] = ops.sum_words(buf.data() + b, e - b);
+// (best of a few passes, SIMD reads), in bytes per second. The buffer is filled once and kept, so
+// the probe can be repeated between decode repetitions: this VM's memory bandwidth moves by
+// tens of percent from one second to the next (docs/PERFORMANCE.md), and only a probe taken
+// around a repetition tells what the memory could do while that repetition ran.
+class ReadProbe {
+ public:
+  ReadProbe(ThreadPool& pool, SimdLevel level) : pool_(pool), ops_(GetVecOps(level)), region_(kBytes) {
+    if (region_.data() == nullptr) return;
+    auto fill = [&](int ti) {
+      const auto [b, e] = ThreadPool::Split(static_cast<int64_t>(words().size()), ti, pool_.size());
+      for (int64_t i = b; i < e; ++i) words()[i] = static_cast<uint64_t>(i);
     };
-    pool.Parallel(read);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best = std::max(best, static_cast<double>(bytes) / s);
+    pool_.Parallel(fill);
   }
-  volatile uint64_t sink = std::accumulate(sums.begin(), sums.end(), uint64_t{0});
-  (void)sink;
-  return best;
-}
+
+  // Bytes per second, best of `passes`; 0 where the buffer could not be had.
+  double Measure(int passes) {
+    if (region_.data() == nullptr) return 0;
+    double best = 0;
+    std::vector<uint64_t> sums(static_cast<size_t>(pool_.size()));
+    for (int pass = 0; pass < passes; ++pass) {
+      const auto start = std::chrono::steady_clock::now();
+      auto read = [&](int ti) {
+        const auto [b, e] = ThreadPool::Split(static_cast<int64_t>(words().size()), ti, pool_.size());
+        sums[static_cast<size_t>(ti)] = ops_.sum_words(words().data() + b, e - b);
+      };
+      pool_.Parallel(read);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      best = std::max(best, static_cast<double>(kBytes) / s);
+    }
+    volatile uint64_t sink = std::accumulate(sums.begin(), sums.end(), uint64_t{0});
+    (void)sink;
+    return best;
+  }
+
+ private:
+  // Huge pages, as the weights use (base/mapped_file.h): the limit is what this memory can do.
+  static constexpr size_t kBytes = size_t{1} << 30;  // 1 GiB
+  std::span<uint64_t> words() const {
+    return {reinterpret_cast<uint64_t*>(region_.data()), kBytes / sizeof(uint64_t)};
+  }
+  ThreadPool& pool_;
+  const VecOps& ops_;
+  HugePageRegion region_;
+};
 
 int RunBench(const BenchArgs& a) {
   auto model = LoadModel(a.model.model_path, a.model.residency());
@@ -136,15 +152,32 @@ int RunBench(const BenchArgs& a) {
     Stats ts;
   };
   std::vector<Test> tests;
+  const double bytes_per_token = static_cast<double>(m.weights().DecodeBytesPerToken());
+  // Peak memory of the tests themselves: read after the warm-up runs (the repetitions allocate
+  // nothing more) and before the bandwidth probe's 1 GiB buffer.
+  double peak_rss = 0;
+  std::unique_ptr<ReadProbe> probe;
+  std::vector<double> probes;  // every probe's bytes per second
+  std::vector<double> shares;  // per tg repetition: t/s over the limit the probes around it imply
   auto measure = [&](const std::string& name, int np, int ng, const std::function<Result<double>()>& fn) -> Status {
     BASTION_ASSIGN_OR_RETURN(double warm, fn());
     (void)warm;
+    peak_rss = static_cast<double>(PeakResidentBytes());
+    const bool decode = ng > 0;
+    if (decode && probe == nullptr) probe = std::make_unique<ReadProbe>(ctx.pool(), ctx.options().simd);
     std::vector<double> tps;
     const int n = np > 0 ? np : ng;
+    double before = decode ? probe->Measure(2) : 0.0;
     for (int r = 0; r < a.reps; ++r) {
       BASTION_ASSIGN_OR_RETURN(double seconds, fn());
       tps.push_back(static_cast<double>(n) / seconds);
+      if (!decode) continue;
+      const double after = probe->Measure(2);
+      probes.push_back(before);
+      if (before > 0 && after > 0) shares.push_back(tps.back() * bytes_per_token / (0.5 * (before + after)));
+      before = after;
     }
+    if (decode) probes.push_back(before);
     tests.push_back({name, np, ng, Summarize(tps)});
     return OkStatus();
   };
@@ -158,10 +191,10 @@ int RunBench(const BenchArgs& a) {
     if (!st.ok()) return Fail(st.error());
   }
 
-  // Peak memory of the tests themselves: read before the bandwidth probe's 1 GiB buffer.
-  const double peak_rss = static_cast<double>(PeakResidentBytes());
-  const double bytes_per_token = static_cast<double>(m.weights().DecodeBytesPerToken());
-  const double bandwidth = a.n_gen > 0 ? MeasureReadBandwidth(ctx.pool(), ctx.options().simd) : 0.0;
+  // The read bandwidth: the median of the probes (each the best of two passes), and each
+  // repetition's share of the limit against the probes just before and after it.
+  const double bandwidth = Summarize(probes).median;
+  const Stats share = Summarize(shares);
   const double file_bytes = static_cast<double>(m.gguf().mapped_file().size());
   const std::string simd = SimdLevelName(ctx.options().simd);
 
@@ -188,6 +221,8 @@ int RunBench(const BenchArgs& a) {
         j["avg_gbps"] = t.ts.mean * bytes_per_token / 1e9;
         j["read_bandwidth_gbps"] = bandwidth / 1e9;
         j["bandwidth_limit_ts"] = bandwidth / bytes_per_token;
+        j["limit_share_median"] = share.median;
+        j["limit_share_samples"] = share.samples;
       }
       out.push_back(j);
     }
@@ -209,8 +244,18 @@ int RunBench(const BenchArgs& a) {
   }
   std::printf("peak resident memory: %.1f MiB (weights included)\n", peak_rss / 1048576.0);
   if (a.n_gen > 0) {
-    std::printf("decode reads %.1f MiB of weights per token; measured read bandwidth %.1f GB/s -> limit %.1f t/s\n",
+    std::printf("decode reads %.1f MiB of weights per token; measured read bandwidth (median probe) %.1f GB/s -> limit %.1f t/s\n",
                 bytes_per_token / 1048576.0, bandwidth / 1e9, bandwidth / bytes_per_token);
+    if (!shares.empty()) {
+      std::string each;
+      for (double s : share.samples) {
+        char v[16];
+        std::snprintf(v, sizeof v, "%s%.2f", each.empty() ? "" : " ", s);
+        each += v;
+      }
+      std::printf("share of the read limit per repetition, against the probes around it: median %.2f (%s)\n",
+                  share.median, each.c_str());
+    }
   }
   return kExitOk;
 }

@@ -116,6 +116,11 @@ TEST_F(Cli, BenchJson) {
   EXPECT_EQ(j[1]["n_gen"], 8);
   EXPECT_GT(j[0]["avg_ts"].get<double>(), 0.0);
   EXPECT_TRUE(j[1].contains("stddev_ts"));
+  // Decode's read probe runs around every repetition: one share of the limit per repetition.
+  EXPECT_GT(j[1]["read_bandwidth_gbps"].get<double>(), 0.0);
+  ASSERT_EQ(j[1]["limit_share_samples"].size(), 2u);
+  for (const auto& s : j[1]["limit_share_samples"]) EXPECT_GT(s.get<double>(), 0.0);
+  EXPECT_FALSE(j[0].contains("limit_share_samples"));  // prefill has no read limit
 }
 
 TEST_F(Cli, BadInputGivesClearErrors) {
