@@ -220,7 +220,10 @@ std::string GgufWriter::SerializeHeader() const {
     AppendRaw<uint64_t>(out, offset);
     offset += PadTo(t.size_bytes, alignment_);
   }
-  out.resize(PadTo(out.size(), alignment_), '\0');
+  // The data section starts at the next multiple of the alignment; a file without tensors has
+  // none (as the reader accepts it), and padding its header would let a huge general.alignment
+  // (up to 2^31, which the reader allows) cost that much memory for nothing.
+  if (!tensors_.empty()) out.resize(PadTo(out.size(), alignment_), '\0');
   return out;
 }
 

@@ -280,6 +280,26 @@ TEST(GgufRoundTrip, CustomAlignment) {
   EXPECT_TRUE(f->keys().empty());
 }
 
+// A file without tensors has no data section, so its header is not padded to the alignment: the
+// reader accepts any power of two up to 2^31 there, and a fuzzed file with general.alignment =
+// 2^30 once made the writer build a 1 GiB header (gguf_fuzz's round trip ran out of memory).
+TEST(GgufRoundTrip, NoTensorsNoPaddingWhateverTheAlignment) {
+  GgufWriter w;
+  w.SetString("general.architecture", "qwen2");
+  w.SetAlignment(size_t{1} << 30);
+  const std::vector<uint8_t> bytes = Bytes(w);
+  EXPECT_LT(bytes.size(), 256u);
+  auto f = ParseBytes(bytes);
+  ASSERT_TRUE(f.ok()) << f.error().message();
+  EXPECT_EQ((*f)->alignment(), size_t{1} << 30);
+  EXPECT_TRUE((*f)->tensors().empty());
+  // With a tensor the data section starts at the next multiple of the alignment, as before.
+  GgufWriter t;
+  t.SetAlignment(4096);
+  AddSampleTensors(t);
+  EXPECT_EQ(Bytes(t).size() % 4096, 0u);
+}
+
 TEST(GgufRoundTrip, Version2ParsesLikeVersion3) {
   // v2 introduced the 64-bit counts and lengths that v3 kept; v3 only added big-endian files,
   // so a little-endian v2 file is a v3 file with a different version number.
