@@ -103,10 +103,12 @@ struct PairScalars {
 };
 static_assert(sizeof(PairScalars) == 16);
 
-// Both forms: pair p's quants at qs[kStride * p]; the full form's offset-sum and scale vectors
-// follow them (kStride 3), the compact form's are scalars[p] (kStride 1).
+// Which form a type keeps, and so where pair p's quants are: qs[kPairVectors * p], the full form's
+// offset-sum and scale vectors right after them, the compact form's in scalars[p].
 template <int kOffset>
 inline constexpr bool kCompactPairs = kOffset == kQ8Offset;
+template <int kOffset>
+inline constexpr int kPairVectors = kCompactPairs<kOffset> ? 1 : 3;
 
 struct ActPairs {
   const __m512i* qs;
@@ -135,12 +137,11 @@ void PrepareActPairs(const void* a, int64_t nb, __m512i* qs, PairScalars* scalar
     const float d0 = _cvtsh_ss(blocks[b].d);
     const float d1 = second ? _cvtsh_ss(blocks[b + 1].d) : 0.0f;
     const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+    __m512i* p = &qs[kPairVectors<kOffset> * (b / 2)];
+    _mm512_store_si512(p, q);
     if constexpr (kCompactPairs<kOffset>) {
-      _mm512_store_si512(&qs[b / 2], q);
       scalars[b / 2] = PairScalars{{s0, s1}, {d0, d1}};
     } else {
-      __m512i* p = &qs[3 * (b / 2)];
-      _mm512_store_si512(p, q);
       _mm512_store_si512(p + 1, _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(s0)), _mm256_set1_epi32(s1), 1));
       _mm512_store_ps(p + 2, _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(d0)), _mm256_set1_ps(d1), 1));
     }
@@ -151,40 +152,32 @@ void PrepareActPairs(const void* a, int64_t nb, __m512i* qs, PairScalars* scalar
 // activations while the caller's ActivationsFixedScope lasts (as CachedColumns).
 template <int kOffset>
 ActPairs CachedActPairs(const void* a, int64_t nb) {
-  // Bytes per pair: the full form's three vectors, or the compact form's one plus its scalars.
-  constexpr size_t kPairBytes = kCompactPairs<kOffset> ? sizeof(__m512i) + sizeof(PairScalars) : 3 * sizeof(__m512i);
+  constexpr size_t kPairBytes = kPairVectors<kOffset> * sizeof(__m512i) + (kCompactPairs<kOffset> ? sizeof(PairScalars) : 0);
   struct Cache {
     uint64_t epoch = 0;
     const void* a = nullptr;
     int64_t nb = 0;
-    void* memory = nullptr;  // capacity pairs' vectors, then (compact) their PairScalars
+    __m512i* qs = nullptr;           // one allocation: capacity pairs' vectors,
+    PairScalars* scalars = nullptr;  // then (compact form) their scalars
     int64_t capacity = 0;
-    ~Cache() { std::free(memory); }
+    ~Cache() { std::free(qs); }
   };
   thread_local Cache cache;
   const uint64_t epoch = ActivationsFixedEpoch();
-  auto pairs = [&] {
-    auto* qs = static_cast<__m512i*>(cache.memory);
-    auto* scalars = kCompactPairs<kOffset> ? reinterpret_cast<PairScalars*>(qs + cache.capacity) : nullptr;
-    return std::pair{qs, scalars};
-  };
-  if (epoch != 0 && epoch == cache.epoch && a == cache.a && nb == cache.nb) {
-    const auto [qs, scalars] = pairs();
-    return {qs, scalars};
-  }
+  if (epoch != 0 && epoch == cache.epoch && a == cache.a && nb == cache.nb) return {cache.qs, cache.scalars};
   const int64_t n = (nb + 1) / 2;
   if (n > cache.capacity) {
-    std::free(cache.memory);
-    cache.memory = std::aligned_alloc(64, static_cast<size_t>(n) * kPairBytes);
-    BASTION_CHECK_MSG(cache.memory != nullptr, "out of memory for kernel scratch");
+    std::free(cache.qs);
+    cache.qs = static_cast<__m512i*>(std::aligned_alloc(64, static_cast<size_t>(n) * kPairBytes));
+    BASTION_CHECK_MSG(cache.qs != nullptr, "out of memory for kernel scratch");
     cache.capacity = n;
+    if constexpr (kCompactPairs<kOffset>) cache.scalars = reinterpret_cast<PairScalars*>(cache.qs + kPairVectors<kOffset> * n);
   }
-  const auto [qs, scalars] = pairs();
-  PrepareActPairs<kOffset>(a, nb, qs, scalars);
+  PrepareActPairs<kOffset>(a, nb, cache.qs, cache.scalars);
   cache.epoch = epoch;
   cache.a = a;
   cache.nb = nb;
-  return {qs, scalars};
+  return {cache.qs, cache.scalars};
 }
 
 // 32 bytes at p and, when `second`, at p + kBlockBytes (the next block's same field) as one
@@ -230,20 +223,18 @@ template <class Src>
   return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
 }
 
-template <bool kCompact, class Src>
+template <int kOffset, class Src>
 [[gnu::always_inline]] inline __m512 TwoBlockStep(const Src& src, ActPairs pairs, int64_t b, bool second, __m512 acc) {
   const int64_t p = b / 2;
+  const __m512i* qs_at = &pairs.qs[kPairVectors<kOffset> * p];
   // Lanes 0-7 block b's offset sum and scale, 8-15 block b + 1's.
   __m512i p32;
   __m512 ad;
-  const __m512i* qs_at;
-  if constexpr (kCompact) {
+  if constexpr (kCompactPairs<kOffset>) {
     const PairScalars& s = pairs.scalars[p];
     p32 = _mm512_mask_set1_epi32(_mm512_set1_epi32(s.offset_sum[0]), 0xFF00, s.offset_sum[1]);
     ad = _mm512_mask_broadcastss_ps(_mm512_set1_ps(s.d[0]), 0xFF00, _mm_load_ss(&s.d[1]));
-    qs_at = &pairs.qs[p];
   } else {
-    qs_at = &pairs.qs[3 * p];
     p32 = _mm512_load_si512(qs_at + 1);
     ad = _mm512_load_ps(qs_at + 2);
   }
@@ -259,16 +250,16 @@ template <bool kCompact, class Src>
 }
 
 // One 8-row group, one column, from the activation pairs.
-template <bool kCompact, class Src>
+template <int kOffset, class Src>
 void DecodeTwoBlockTile(const Src& src, ActPairs pairs, int64_t nb, float* y, int rows) {
   __m512 acc = _mm512_setzero_ps();
   int64_t b = 0;
   for (; b + 1 < nb; b += 2) {
     src.Prefetch(b);
     src.Prefetch(b + 1);
-    acc = TwoBlockStep<kCompact>(src, pairs, b, true, acc);
+    acc = TwoBlockStep<kOffset>(src, pairs, b, true, acc);
   }
-  if (b < nb) acc = TwoBlockStep<kCompact>(src, pairs, b, false, acc);
+  if (b < nb) acc = TwoBlockStep<kOffset>(src, pairs, b, false, acc);
   const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
   StoreLaneRows(_mm256_add_ps(_mm512_castps512_ps256(acc), hi), rows, y);
 }
@@ -372,7 +363,7 @@ void GemmLanesVnni(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
     const ActPairs pairs = CachedActPairs<kOffset>(a, nb);
     for (int64_t r0 = 0; r0 < nr; r0 += kLaneRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kLaneRows, nr - r0));
-      DecodeTwoBlockTile<kCompactPairs<kOffset>>(Src{wb + r0 * w_stride, group_bytes}, pairs, nb, y + r0, rows);
+      DecodeTwoBlockTile<kOffset>(Src{wb + r0 * w_stride, group_bytes}, pairs, nb, y + r0, rows);
     }
     return;
   }

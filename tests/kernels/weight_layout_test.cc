@@ -59,6 +59,14 @@ std::vector<SimdLevel> LevelsHere() {
   return levels;
 }
 
+// The kernels' bound for two float summation orders of the same exact block sums of one output:
+// (2 nb + 64) 2^-24 sum|w a|, with nb = k / 32 blocks and w, a the dequantized row and column.
+double TwoOrderBound(const std::vector<float>& wf, const std::vector<float>& af) {
+  double abs_sum = 0;
+  for (size_t i = 0; i < wf.size(); ++i) abs_sum += std::fabs(static_cast<double>(wf[i]) * af[i]);
+  return (2.0 * static_cast<double>(wf.size() / 32) + 64) * std::ldexp(1.0, -24) * abs_sum;
+}
+
 TEST(WeightLayoutTest, Q5_0PairsRoundTripsAndRearranges) {
   for (const int64_t k : {64, 384, 896, 4864}) {
     const int64_t nr = 5;
@@ -161,9 +169,7 @@ TEST(WeightLayoutTest, Q5_0PairsGemmEqualsTheFileLayoutKernelAtEveryLevel) {
               std::vector<float> wf(static_cast<size_t>(k)), af(static_cast<size_t>(k));
               DequantizeRow(GgmlType::kQ5_0, w.data() + r * row, wf.data(), k);
               DequantizeRow(GgmlType::kQ8_0, a.data() + c * a_row, af.data(), k);
-              double abs_sum = 0;
-              for (int64_t i = 0; i < k; ++i) abs_sum += std::fabs(static_cast<double>(wf[i]) * af[i]);
-              const double tol = (2.0 * static_cast<double>(k / kQK5_0) + 64) * std::ldexp(1.0, -24) * abs_sum;
+              const double tol = TwoOrderBound(wf, af);
               const size_t i = static_cast<size_t>(c) * y_stride + static_cast<size_t>(r);
               ASSERT_LE(std::fabs(static_cast<double>(got[i]) - want[i]), tol) << "k=" << k << " r=" << r << " c=" << c;
             }
@@ -354,9 +360,7 @@ TEST(WeightLayoutTest, LanesGemmMatchesTheFileLayoutKernelAtEveryLevel) {
               DequantizeRow(GgmlType::kQ8_0, a.data() + c * a_row, af.data(), k);
               for (int64_t r = 0; r < nr; ++r) {
                 DequantizeRow(tc.type, w.data() + r * row, wf.data(), k);
-                double abs_sum = 0;
-                for (int64_t i = 0; i < k; ++i) abs_sum += std::fabs(static_cast<double>(wf[i]) * af[i]);
-                const double tol = (2.0 * static_cast<double>(nb) + 64) * std::ldexp(1.0, -24) * abs_sum;
+                const double tol = TwoOrderBound(wf, af);
                 const size_t i = static_cast<size_t>(c) * y_stride + static_cast<size_t>(r);
                 ASSERT_LE(std::fabs(static_cast<double>(got[i]) - want[i]), tol)
                     << TypeName(tc.type) << " " << SimdLevelName(level) << " k=" << k << " nr=" << nr << " nc=" << nc
@@ -411,9 +415,7 @@ TEST(WeightLayoutTest, Q8_0LanesAvx512BitEqualToAvx2) {
       DequantizeRow(GgmlType::kQ8_0, a.data(), af.data(), k);
       for (int64_t r = 0; r < nr; ++r) {
         DequantizeLayoutRow(WeightLayout::kQ8_0Lanes, GgmlType::kQ8_0, k, w.data(), row, r, wf.data());
-        double abs_sum = 0;
-        for (int64_t i = 0; i < k; ++i) abs_sum += std::fabs(static_cast<double>(wf[i]) * af[i]);
-        const double tol = (2.0 * static_cast<double>(nb) + 64) * std::ldexp(1.0, -24) * abs_sum;
+        const double tol = TwoOrderBound(wf, af);
         ASSERT_LE(std::fabs(static_cast<double>(got[static_cast<size_t>(r)]) - want[static_cast<size_t>(r)]), tol)
             << "k=" << k << " r=" << r;
       }
