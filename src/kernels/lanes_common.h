@@ -185,13 +185,10 @@ struct PreparedBlocks {
 // at w + i * group_bytes + b * kBytes with the 8 rows' F16 scales first; they differ in how a
 // group's vector is read (Vec, in the types below).
 // Decode streams each group once: Prefetch asks for the block kLanesPrefetchBytes ahead into L2
-// (prefetcht1), kLines 64-byte steps. On Zen 5 the hardware prefetchers did the work (no prefetch,
-// 2 and 4 KiB ahead into L1 were within the noise in decode_bench); on an Intel Xeon (family 6
-// model 207, 2 cores) one thread's from-memory rate depends on it (gemm_bench --nr 512, cold GB/s
-// of a 16.8 GB/s single-thread read, AVX-512 Q8_0 / Q5_0 / Q4_0): none 12.1 / 9.9 / 10.1; into
-// L1 2 KiB ahead 14.4 / 13.0 / 13.1, 4 KiB 14.8 / 13.7 / 13.8; into L2 2 KiB 14.3 / 12.5 / 12.5,
-// 4-12 KiB 15.2-15.8 / 14.4-14.9 / 14.3-15.0; L2 8 KiB plus L1 0.5-1 KiB as bad as none. The AVX2
-// lanes tiles share it (Q8_0 13.0 -> 14.7 there).
+// (prefetcht1), kLines 64-byte steps. On Zen 5 the hardware prefetchers did the work (distance and
+// hint within the noise); on an Intel Xeon one thread's from-memory rate depends on them, and L2
+// 4-12 KiB ahead beat L1 2 KiB by 7-14% (the measurements: docs/PERFORMANCE.md, seventeenth
+// session). The AVX2 lanes tiles share it.
 inline constexpr int64_t kLanesPrefetchBytes = 8192;
 template <size_t kBytes, int kLines>
 struct LanesBlocks {
