@@ -41,7 +41,9 @@ using GemmFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t nr, c
 // re-arrange the activations on every call (the lanes kernels) may then reuse that work in the
 // next call on the same activations: decode hands a kernel as little as one 8-row group of a
 // 4864-element ffn_down row, for which re-arranging the activation cost about as much as the
-// product. Without a scope (tests, any other caller) every call starts afresh.
+// product. The weights a call reads must not change either (they never do while a model is
+// loaded): the K-quant lanes prefill kernel keeps its decoded weight rows between the token tiles
+// of one chunk. Without a scope (tests, any other caller) every call starts afresh.
 class ActivationsFixedScope {
  public:
   ActivationsFixedScope();

@@ -22,10 +22,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/gemm_kquant_avx512.h"
 #include "kernels/gemm_kquant_internal.h"
+#include "kernels/kquant_lanes_layout.h"
 #include "quant/blocks.h"
 
 namespace bastion::kquant {
@@ -103,22 +105,23 @@ void PackColumns(const uint8_t* a, size_t a_stride, int64_t c0, int n, int64_t n
 }
 
 template <typename T>
-void PrepareRow(const typename T::Block* row, int64_t nb, WeightPrep* out) {
-  for (int64_t b = 0; b < nb; ++b) {
-    const Unpacked u = T::Unpack(row[b]);
-    WeightPrep& p = out[b];
+void StorePrep(const Unpacked& u, WeightPrep& p) {
 #pragma GCC unroll 16
-    for (int i = 0; i < 4; ++i) _mm512_store_si512(p.q + 64 * i, u.q[i]);
-    const __m512i s32 = T::kWide ? _mm512_cvtepi16_epi32(u.scales) : _mm512_cvtepu16_epi32(u.scales);
-    _mm512_store_si512(p.scale, s32);
-    if constexpr (T::kOffsetShift >= 0) {
-      const __m256i off = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(u.scales, T::kOffsetShift));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(p.offset), off);
-    }
-    if constexpr (T::kHasMin) _mm256_store_si256(reinterpret_cast<__m256i*>(p.mins), u.mins);
-    p.d = _mm_cvtss_f32(u.dm);
-    p.dmin = _mm_cvtss_f32(_mm_movehdup_ps(u.dm));
+  for (int i = 0; i < 4; ++i) _mm512_store_si512(p.q + 64 * i, u.q[i]);
+  const __m512i s32 = T::kWide ? _mm512_cvtepi16_epi32(u.scales) : _mm512_cvtepu16_epi32(u.scales);
+  _mm512_store_si512(p.scale, s32);
+  if constexpr (T::kOffsetShift >= 0) {
+    const __m256i off = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(u.scales, T::kOffsetShift));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(p.offset), off);
   }
+  if constexpr (T::kHasMin) _mm256_store_si256(reinterpret_cast<__m256i*>(p.mins), u.mins);
+  p.d = _mm_cvtss_f32(u.dm);
+  p.dmin = _mm_cvtss_f32(_mm_movehdup_ps(u.dm));
+}
+
+template <typename T>
+void PrepareRow(const typename T::Block* row, int64_t nb, WeightPrep* out) {
+  for (int64_t b = 0; b < nb; ++b) StorePrep<T>(T::Unpack(row[b]), out[b]);
 }
 
 inline __m512i Bcast32(const void* p) {
@@ -492,6 +495,210 @@ void PairGemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void*
   }
 }
 
+// ---- Weights in the K-quant lanes layouts (kquant_lanes_layout.h) ------------------------------
+// Prefill reads Q4_K and Q6_K weights repacked for decode through the same tiles: each 16-row
+// group's super-block is decoded into the 16 rows' Unpacked form with 16 x 16 dword transposes
+// (a row's vectors are 64 bytes apart in the group), then prepared as from the file.
+
+// Q4_K: vectors (s, v) of sub-blocks 0-3, then 4-7, transposed so that row r holds its 16
+// bytes of each sub-block s (low nibbles: elements 0-15 of s, high: 16-31) in lane s % 4.
+void UnpackLanes(Q4K, const uint8_t* blk, Unpacked u[klanes::kRows]) {
+  namespace L = klanes::q4k;
+  __m512i half[2][16];
+  for (int h = 0; h < 2; ++h) {
+    for (int i = 0; i < 16; ++i) half[h][i] = _mm512_loadu_si512(blk + L::kQuants + 1024 * h + 64 * i);
+    Transpose16(half[h]);
+  }
+  const __m512i m0f = _mm512_set1_epi8(0x0F), m3f = _mm512_set1_epi8(0x3F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i nibble_shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);  // lanes 1 and 3: high nibbles
+  // The 16 rows' 6-bit scales and mins (UnpackScaleMinK4's rules on whole vectors, as the decode
+  // kernel does), then each row's 8 scales and 8 mins as ScaleMinK4 returns them.
+  const __m512i u0 = _mm512_loadu_si512(blk + L::kScaleWords);
+  const __m512i u1 = _mm512_loadu_si512(blk + L::kScaleWords + 64);
+  const __m512i u2 = _mm512_loadu_si512(blk + L::kScaleWords + 128);
+  const __m512i s_lo = _mm512_and_si512(u0, m3f);
+  const __m512i m_lo = _mm512_and_si512(u1, m3f);
+  const __m512i s_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(u2, m0f), _mm512_srli_epi32(u0, 2), m30, 0xF8);
+  const __m512i m_hi =
+      _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m0f), _mm512_srli_epi32(u1, 2), m30, 0xF8);
+  alignas(64) uint32_t scale_mins[klanes::kRows][4];  // row r: scales 0-3, 4-7, mins 0-3, 4-7
+  {
+    // Dwords r of (s_lo, s_hi, m_lo, m_hi) side by side: a 4 x 4 dword transpose in each lane.
+    const __m512i t0 = _mm512_unpacklo_epi32(s_lo, s_hi), t1 = _mm512_unpackhi_epi32(s_lo, s_hi);
+    const __m512i t2 = _mm512_unpacklo_epi32(m_lo, m_hi), t3 = _mm512_unpackhi_epi32(m_lo, m_hi);
+    // Lane L of e[j]: row 4L + j.
+    const __m512i e[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2), _mm512_unpacklo_epi64(t1, t3),
+                          _mm512_unpackhi_epi64(t1, t3)};
+    for (int j = 0; j < 4; ++j) {
+      alignas(64) uint32_t lanes[16];
+      _mm512_store_si512(lanes, e[j]);
+      for (int l = 0; l < 4; ++l) std::memcpy(scale_mins[4 * l + j], lanes + 4 * l, 16);
+    }
+  }
+  for (int r = 0; r < klanes::kRows; ++r) {
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      // Sub-blocks 2i, 2i + 1 as [low, high, low, high] nibbles of their 16 bytes.
+      const __m512i x = half[i / 2][r];
+      const __m512i pair = i % 2 == 0 ? _mm512_shuffle_i64x2(x, x, 0x50) : _mm512_shuffle_i64x2(x, x, 0xFA);
+      u[r].q[i] = _mm512_and_si512(_mm512_srlv_epi64(pair, nibble_shift), m0f);
+    }
+    __m128i sm;
+    std::memcpy(&sm, scale_mins[r], sizeof sm);
+    u[r].scales = DupLowBytesToWords(sm);
+    u[r].mins = DupLowBytesToWords(_mm_srli_si128(sm, 8));
+    uint16_t dm[2];
+    std::memcpy(&dm[0], blk + L::kD + 2 * r, 2);
+    std::memcpy(&dm[1], blk + L::kDmin + 2 * r, 2);
+    u[r].dm = HalfPairToFloat(dm);
+  }
+}
+
+// Q6_K: the two low-nibble vectors and the high-bit vector of each group transposed so that row
+// r holds one dword of each group per vector; the values as the lanes kernel forms them (dword g
+// of w[t]: elements 16 g + 4 t + 0..3), then put in element order.
+void UnpackLanes(Q6K, const uint8_t* blk, Unpacked u[klanes::kRows]) {
+  namespace L = klanes::q6k;
+  __m512i v[3][16];
+  for (int j = 0; j < 3; ++j) {
+    for (int g = 0; g < 16; ++g) v[j][g] = _mm512_loadu_si512(blk + L::kQuants + L::kGroupBytes * g + 64 * j);
+    Transpose16(v[j]);
+  }
+  // The int8 scales, stored group by group (16 rows each), transposed to row by row: a 16 x 16
+  // byte transpose in four rounds of unpacks.
+  __m128i sc[16];
+  for (int g = 0; g < 16; ++g) sc[g] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + L::kScales + 16 * g));
+  {
+    __m128i t[16];
+    for (int i = 0; i < 8; ++i) {
+      t[i] = _mm_unpacklo_epi8(sc[2 * i], sc[2 * i + 1]);
+      t[i + 8] = _mm_unpackhi_epi8(sc[2 * i], sc[2 * i + 1]);
+    }
+    for (int i = 0; i < 8; ++i) {
+      sc[i] = _mm_unpacklo_epi16(t[2 * i], t[2 * i + 1]);
+      sc[i + 8] = _mm_unpackhi_epi16(t[2 * i], t[2 * i + 1]);
+    }
+    for (int i = 0; i < 8; ++i) {
+      t[i] = _mm_unpacklo_epi32(sc[2 * i], sc[2 * i + 1]);
+      t[i + 8] = _mm_unpackhi_epi32(sc[2 * i], sc[2 * i + 1]);
+    }
+    for (int i = 0; i < 8; ++i) {
+      sc[i] = _mm_unpacklo_epi64(t[2 * i], t[2 * i + 1]);
+      sc[i + 8] = _mm_unpackhi_epi64(t[2 * i], t[2 * i + 1]);
+    }
+  }
+  // Each round interleaves halves, so row r ends in sc[PerfectShuffle(r)].
+  auto row_at = [](int r) { return (r & 1) << 3 | (r & 2) << 1 | (r & 4) >> 1 | (r & 8) >> 3; };
+  const __m512i m0f = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  for (int r = 0; r < klanes::kRows; ++r) {
+    const __m512i x0 = v[0][r], x1 = v[1][r], h = v[2][r];
+    const __m512i w0 = _mm512_ternarylogic_epi32(_mm512_and_si512(x0, m0f), _mm512_slli_epi16(h, 4), m30, 0xF8);
+    const __m512i w1 = _mm512_ternarylogic_epi32(_mm512_and_si512(x1, m0f), _mm512_slli_epi16(h, 2), m30, 0xF8);
+    const __m512i w2 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(x0, 4), m0f), h, m30, 0xF8);
+    const __m512i w3 =
+        _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(x1, 4), m0f), _mm512_srli_epi16(h, 2), m30, 0xF8);
+    // In each 128-bit lane L (groups 4L .. 4L+3): a 4 x 4 dword transpose gives group 4L + j's 16
+    // values in order in lane L of e[j]; then a 4 x 4 transpose of lanes puts groups 4i .. 4i+3
+    // (elements 64 i .. 64 i + 63) in q[i].
+    const __m512i t0 = _mm512_unpacklo_epi32(w0, w1), t1 = _mm512_unpackhi_epi32(w0, w1);
+    const __m512i t2 = _mm512_unpacklo_epi32(w2, w3), t3 = _mm512_unpackhi_epi32(w2, w3);
+    const __m512i e0 = _mm512_unpacklo_epi64(t0, t2), e1 = _mm512_unpackhi_epi64(t0, t2);
+    const __m512i e2 = _mm512_unpacklo_epi64(t1, t3), e3 = _mm512_unpackhi_epi64(t1, t3);
+    const __m512i a0 = _mm512_shuffle_i64x2(e0, e1, 0x44), a1 = _mm512_shuffle_i64x2(e0, e1, 0xEE);
+    const __m512i a2 = _mm512_shuffle_i64x2(e2, e3, 0x44), a3 = _mm512_shuffle_i64x2(e2, e3, 0xEE);
+    u[r].q[0] = _mm512_shuffle_i64x2(a0, a2, 0x88);
+    u[r].q[1] = _mm512_shuffle_i64x2(a0, a2, 0xDD);
+    u[r].q[2] = _mm512_shuffle_i64x2(a1, a3, 0x88);
+    u[r].q[3] = _mm512_shuffle_i64x2(a1, a3, 0xDD);
+    u[r].scales = _mm256_cvtepi8_epi16(sc[row_at(r)]);
+    u[r].mins = _mm256_setzero_si256();
+    uint16_t d;
+    std::memcpy(&d, blk + L::kD + 2 * r, 2);
+    u[r].dm = HalfToFloat(d);
+  }
+}
+
+// ColsGemm for a lanes layout: rows in 16-row groups (a call starts at a group's first row). The
+// prepared rows are kept per thread for the next call on the same rows while the caller's
+// ActivationsFixedScope lasts: prefill calls a chunk of rows once per 64-token tile, and
+// decoding a group costs more than reading a file row (two to three 16 x 16 transposes), about
+// a fifth of the tiles' time if redone per call.
+template <typename T>
+void LanesColsGemm(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,
+                   int64_t nc, float* y, size_t y_stride) {
+  constexpr int kTileRows = 6;
+  // Rows kept between calls at most (prefill's chunks are 128-256 rows; 256 rows of k = 4864 keep
+  // 2 MB), and rows prepared at a time otherwise (three groups, eight tiles).
+  constexpr int64_t kMaxKeptRows = 256;
+  constexpr int64_t kBatchRows = 48;
+  const int64_t nb = k / kQK_K;
+  const int64_t ngroups = (nc + kLanes - 1) / kLanes;
+  const size_t block_bytes = std::is_same_v<T, Q4K> ? klanes::q4k::kBytes : klanes::q6k::kBytes;
+  struct PrepCache {
+    uint64_t epoch = 0;  // 0: nothing kept
+    const void* w = nullptr;
+    size_t w_stride = 0;
+    int64_t nr = 0, nb = 0;
+    std::vector<WeightPrep> rows;
+  };
+  thread_local std::vector<ActPack> act;
+  thread_local PrepCache prep;
+  if (act.size() < static_cast<size_t>(ngroups * nb)) act.resize(ngroups * nb);
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int64_t g = 0; g < ngroups; ++g) {
+    const int n = static_cast<int>(std::min<int64_t>(kLanes, nc - g * kLanes));
+    PackColumns(ab, a_stride, g * kLanes, n, nb, act.data() + g * nb);
+  }
+  const auto* wb = static_cast<const uint8_t*>(w);
+  // Rows [r0, r0 + rows) (whole groups) into out[(r - r0) * nb + b].
+  auto prepare = [&](int64_t r0, int64_t rows, WeightPrep* out) {
+    for (int64_t g0 = r0; g0 < r0 + rows; g0 += klanes::kRows) {
+      const uint8_t* group = wb + g0 * w_stride;
+      for (int64_t b = 0; b < nb; ++b) {
+        Unpacked u[klanes::kRows];
+        UnpackLanes(T{}, group + static_cast<size_t>(b) * block_bytes, u);
+        for (int r = 0; r < klanes::kRows; ++r) StorePrep<T>(u[r], out[(g0 - r0 + r) * nb + b]);
+      }
+    }
+  };
+  auto tiles = [&](const WeightPrep* wp, int64_t r0, int64_t rows) {
+    for (int64_t t0 = 0; t0 < rows; t0 += kTileRows) {
+      const WeightPrep* tp = wp + t0 * nb;
+      switch (std::min<int64_t>(kTileRows, rows - t0)) {
+        case 6: RowTile<T, 6>(nb, tp, act.data(), nc, r0 + t0, y, y_stride); break;
+        case 5: RowTile<T, 5>(nb, tp, act.data(), nc, r0 + t0, y, y_stride); break;
+        case 4: RowTile<T, 4>(nb, tp, act.data(), nc, r0 + t0, y, y_stride); break;
+        case 3: RowTile<T, 3>(nb, tp, act.data(), nc, r0 + t0, y, y_stride); break;
+        case 2: RowTile<T, 2>(nb, tp, act.data(), nc, r0 + t0, y, y_stride); break;
+        default: RowTile<T, 1>(nb, tp, act.data(), nc, r0 + t0, y, y_stride); break;
+      }
+    }
+  };
+  auto padded = [](int64_t rows) { return (rows + klanes::kRows - 1) / klanes::kRows * klanes::kRows; };
+  const uint64_t epoch = ActivationsFixedEpoch();
+  if (epoch != 0 && nr <= kMaxKeptRows) {
+    if (epoch != prep.epoch || w != prep.w || w_stride != prep.w_stride || nr != prep.nr || nb != prep.nb) {
+      if (prep.rows.size() < static_cast<size_t>(padded(nr) * nb)) prep.rows.resize(static_cast<size_t>(padded(nr) * nb));
+      prepare(0, padded(nr), prep.rows.data());
+      prep.epoch = epoch;
+      prep.w = w;
+      prep.w_stride = w_stride;
+      prep.nr = nr;
+      prep.nb = nb;
+    }
+    tiles(prep.rows.data(), 0, nr);
+    return;
+  }
+  // Otherwise a few groups at a time, a whole number of 6-row tiles each.
+  thread_local std::vector<WeightPrep> scratch;
+  if (scratch.size() < static_cast<size_t>(kBatchRows * nb)) scratch.resize(static_cast<size_t>(kBatchRows * nb));
+  for (int64_t r0 = 0; r0 < nr; r0 += kBatchRows) {
+    const int64_t rows = std::min(kBatchRows, nr - r0);
+    prepare(r0, padded(rows), scratch.data());
+    tiles(scratch.data(), r0, rows);
+  }
+}
+
 }  // namespace
 }  // namespace avx512
 
@@ -514,6 +721,14 @@ void Avx512ColsQ5K(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
 void Avx512ColsQ6K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
                    size_t a_stride, int64_t nc, float* y, size_t y_stride) {
   avx512::ColsGemm<avx512::Q6K>(k, w, w_stride, nr, a, a_stride, nc, y, y_stride);
+}
+
+GemmFn Avx512LanesColsGemm(GgmlType weight_type) {
+  switch (weight_type) {
+    case GgmlType::kQ4_K: return avx512::LanesColsGemm<avx512::Q4K>;
+    case GgmlType::kQ6_K: return avx512::LanesColsGemm<avx512::Q6K>;
+    default: return nullptr;
+  }
 }
 
 GemmFn Avx512PairGemm(GgmlType weight_type) {

@@ -33,6 +33,15 @@ void Avx512ColsQ5K(int64_t k, const void* w, size_t w_stride, int64_t nr, const 
 void Avx512ColsQ6K(int64_t k, const void* w, size_t w_stride, int64_t nr, const void* a,
                    size_t a_stride, int64_t nc, float* y, size_t y_stride);
 
+// Kernels for Q4_K and Q6_K weights in the lanes layouts (kernels/weight_layout.h kQ4_KLanes,
+// kQ6_KLanes; gemm_kquant_avx512_lanes.cc), any column count; nullptr for other types.
+GemmFn Avx512LanesGemm(GgmlType weight_type);
+// The column kernel (prefill) on those layouts: each 16-row group decoded into the column
+// kernel's prepared rows (gemm_kquant_avx512_cols.cc). Avx512LanesGemm hands it calls of
+// kAvx512LanesMinColsForCols columns or more.
+GemmFn Avx512LanesColsGemm(GgmlType weight_type);
+constexpr int64_t kAvx512LanesMinColsForCols = 9;
+
 // The row kernels alone (any nc), for benchmarks that compare the two shapes.
 GemmFn Avx512RowGemm(GgmlType weight_type);
 

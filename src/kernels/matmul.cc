@@ -35,8 +35,9 @@ constexpr int64_t kPrefillMinTokens = 8;
 constexpr int64_t kAllTokensMaxRows = 2048;
 
 // Decode shares are cut in units of this many rows: a multiple of the row kernels' tile heights
-// and of every weight layout's row group (LayoutRowGroup; kQ8_0Lanes interleaves 8 rows).
-constexpr int64_t kUnitRows = 8;
+// and of every weight layout's row group (LayoutRowGroup; the K-quant lanes layouts interleave
+// 16 rows).
+constexpr int64_t kUnitRows = 16;
 // Bytes a thread takes from the front of its own share per kernel call: large enough that the
 // per-call setup (activation preparation, the atomic) is noise, small enough that little is left
 // unstealable when the other thread runs dry.

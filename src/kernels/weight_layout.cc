@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "base/check.h"
+#include "kernels/gemm_kquant_internal.h"
 #include "kernels/gemm_legacy_internal.h"
+#include "kernels/kquant_lanes_layout.h"
 #include "quant/blocks.h"
 #include "quant/quantize.h"
 
@@ -271,6 +273,26 @@ void ConvertLanes(bool to_lanes, GgmlType type, int64_t k, uint8_t* rows, size_t
   }
 }
 
+// Whole 16-row groups of a K-quant lanes layout rewritten through a copy of the group.
+void ConvertKLanes(bool to_lanes, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
+  BASTION_CHECK(klanes::HasLanesLayout(type) && k % kQK_K == 0 && n_rows % klanes::kRows == 0);
+  BASTION_CHECK(row_bytes == RowBytes(type, k));
+  const int64_t nb = k / kQK_K;
+  const size_t group_bytes = klanes::kRows * row_bytes;
+  std::vector<uint8_t> copy(group_bytes);
+  for (int64_t r0 = 0; r0 < n_rows; r0 += klanes::kRows) {
+    uint8_t* group = rows + static_cast<size_t>(r0) * row_bytes;
+    std::memcpy(copy.data(), group, group_bytes);
+    if (to_lanes) {
+      klanes::GroupFromFileRows(type, copy.data(), nb, group);
+    } else {
+      for (int r = 0; r < klanes::kRows; ++r) klanes::FileRowFromGroup(type, copy.data(), nb, r, group + r * row_bytes);
+    }
+  }
+}
+
+bool IsKLanes(WeightLayout layout) { return layout == WeightLayout::kQ4_KLanes || layout == WeightLayout::kQ6_KLanes; }
+
 }  // namespace
 
 const char* WeightLayoutName(WeightLayout layout) {
@@ -280,11 +302,14 @@ const char* WeightLayoutName(WeightLayout layout) {
     case WeightLayout::kQ8_0Lanes: return "q8_0-lanes";
     case WeightLayout::kQ5_0Lanes: return "q5_0-lanes";
     case WeightLayout::kQ4_0Lanes: return "q4_0-lanes";
+    case WeightLayout::kQ4_KLanes: return "q4_k-lanes";
+    case WeightLayout::kQ6_KLanes: return "q6_k-lanes";
   }
   return "?";
 }
 
 int64_t LayoutRowGroup(WeightLayout layout) {
+  if (IsKLanes(layout)) return klanes::kRows;
   return layout == WeightLayout::kQ8_0Lanes || layout == WeightLayout::kQ5_0Lanes || layout == WeightLayout::kQ4_0Lanes
              ? kLaneRows
              : 1;
@@ -312,6 +337,14 @@ WeightLayout PreferredLayout(GgmlType type, int64_t k, int64_t n_rows, SimdLevel
   if (lanes_level && level == SimdLevel::kAvx512 && type == GgmlType::kQ4_0 && k % kQK4_0 == 0 && whole_groups) {
     return WeightLayout::kQ4_0Lanes;
   }
+#if defined(BASTION_HAVE_AVX512)
+  // The K-quant lanes kernels are AVX-512 VNNI only; there is no AMX kernel for these types, so
+  // they are used with or without AMX.
+  if (level == SimdLevel::kAvx512 && k % kQK_K == 0 && n_rows % klanes::kRows == 0) {
+    if (type == GgmlType::kQ4_K) return WeightLayout::kQ4_KLanes;
+    if (type == GgmlType::kQ6_K) return WeightLayout::kQ6_KLanes;
+  }
+#endif
 #else
   (void)type;
   (void)k;
@@ -351,6 +384,8 @@ void RepackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, si
     case WeightLayout::kQ8_0Lanes:
     case WeightLayout::kQ5_0Lanes:
     case WeightLayout::kQ4_0Lanes: return ConvertLanes(true, type, k, rows, row_bytes, n_rows);
+    case WeightLayout::kQ4_KLanes:
+    case WeightLayout::kQ6_KLanes: return ConvertKLanes(true, type, k, rows, row_bytes, n_rows);
   }
 }
 
@@ -361,6 +396,8 @@ void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, si
     case WeightLayout::kQ8_0Lanes:
     case WeightLayout::kQ5_0Lanes:
     case WeightLayout::kQ4_0Lanes: return ConvertLanes(false, type, k, rows, row_bytes, n_rows);
+    case WeightLayout::kQ4_KLanes:
+    case WeightLayout::kQ6_KLanes: return ConvertKLanes(false, type, k, rows, row_bytes, n_rows);
   }
 }
 
@@ -383,6 +420,13 @@ void DequantizeLayoutRow(WeightLayout layout, GgmlType type, int64_t k, const ui
       unpacked.resize(row_bytes);
       FileRowFromGroup(type, rows + static_cast<size_t>(row / kLaneRows * kLaneRows) * row_bytes, k / 32,
                        static_cast<int>(row % kLaneRows), unpacked.data());
+      file_row = unpacked.data();
+      break;
+    case WeightLayout::kQ4_KLanes:
+    case WeightLayout::kQ6_KLanes:
+      unpacked.resize(row_bytes);
+      klanes::FileRowFromGroup(type, rows + static_cast<size_t>(row / klanes::kRows * klanes::kRows) * row_bytes,
+                               k / kQK_K, static_cast<int>(row % klanes::kRows), unpacked.data());
       file_row = unpacked.data();
       break;
   }
@@ -422,6 +466,18 @@ GemmFn GetLayoutGemm(GgmlType type, WeightLayout layout, SimdLevel level) {
       if (level == SimdLevel::kAvx512) return legacy::GemmQ4_0LanesAvx512();
 #endif
       return UnpackingGemmAt<WeightLayout::kQ4_0Lanes, GgmlType::kQ4_0>(level);
+    case WeightLayout::kQ4_KLanes:
+      BASTION_CHECK(type == GgmlType::kQ4_K);
+#if defined(BASTION_HAVE_AVX512)
+      if (level == SimdLevel::kAvx512) return kquant::Avx512LanesGemm(type);
+#endif
+      return UnpackingGemmAt<WeightLayout::kQ4_KLanes, GgmlType::kQ4_K>(level);
+    case WeightLayout::kQ6_KLanes:
+      BASTION_CHECK(type == GgmlType::kQ6_K);
+#if defined(BASTION_HAVE_AVX512)
+      if (level == SimdLevel::kAvx512) return kquant::Avx512LanesGemm(type);
+#endif
+      return UnpackingGemmAt<WeightLayout::kQ6_KLanes, GgmlType::kQ6_K>(level);
   }
   return nullptr;
 }

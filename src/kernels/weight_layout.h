@@ -43,6 +43,12 @@
 //   bytes 16-143   4 vectors of 32 bytes as kQ5_0Lanes' bytes 48-175
 // Only the AVX-512 VNNI kernels read it (gemm_legacy_avx512_lanes.cc); on Zen 3 the AVX2 Q4_0
 // row-lanes tile needs no layout of its own (its prefill transposes once per 256-token call).
+//
+// kQ4_KLanes, kQ6_KLanes: Q4_K and Q6_K rows in groups of 16 (the row count a multiple of 16),
+// each group's super-blocks interleaved 16 rows at a time so that every 64-byte vector holds 4
+// consecutive elements of the 16 rows and the scales decode for all 16 at once; the byte map is
+// in kernels/kquant_lanes_layout.h. Read by the AVX-512 VNNI kernels of
+// gemm_kquant_avx512_lanes.cc at every column count (decode, small batches and prefill).
 #pragma once
 
 #include <cstddef>
@@ -59,10 +65,12 @@ enum class WeightLayout : uint8_t {
   kQ8_0Lanes = 2, // Q8_0, rows in groups of 8 (see above)
   kQ5_0Lanes = 3, // Q5_0, rows in groups of 8 (see above)
   kQ4_0Lanes = 4, // Q4_0, rows in groups of 8 (see above)
+  kQ4_KLanes = 5, // Q4_K, rows in groups of 16 (see above)
+  kQ6_KLanes = 6, // Q6_K, rows in groups of 16 (see above)
 };
 
-// Rows per interleaved group: 8 for the lanes layouts, 1 for those that keep rows apart. Callers
-// split a matrix only at multiples of it.
+// Rows per interleaved group: 8 for the legacy lanes layouts, 16 for the K-quant ones, 1 for
+// those that keep rows apart. Callers split a matrix only at multiples of it.
 int64_t LayoutRowGroup(WeightLayout layout);
 
 const char* WeightLayoutName(WeightLayout layout);
@@ -74,7 +82,7 @@ WeightLayout PreferredLayout(GgmlType type, int64_t k, int64_t n_rows, SimdLevel
 
 // Rewrites n_rows rows of `type` (k elements, row_bytes apart) from the file's layout into
 // `layout`, in place; and back. The byte size does not change. Lanes layouts: row_bytes is the
-// row size (rows contiguous) and n_rows a multiple of 8.
+// row size (rows contiguous) and n_rows a multiple of the layout's row group.
 void RepackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows);
 void UnpackRows(WeightLayout layout, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows);
 

@@ -115,6 +115,9 @@ TEST(WeightLayoutTest, PreferredLayoutOnlyWhereTheShapeFitsAndAKernelRuns) {
   EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 60, SimdLevel::kAvx512), WeightLayout::kFile);  // 7.5 groups
   EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 96, 60, SimdLevel::kAvx2), WeightLayout::kFile);  // 3 blocks, 7.5 groups
   EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 60, SimdLevel::kAvx2), WeightLayout::kFile);  // 7.5 groups
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ4_K, 4864, 896, SimdLevel::kAvx2), WeightLayout::kFile);  // AVX-512 only
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ4_K, 4864, 904, SimdLevel::kAvx512), WeightLayout::kFile);  // 56.5 groups
+  EXPECT_EQ(PreferredLayout(GgmlType::kQ5_K, 4864, 896, SimdLevel::kAvx512), WeightLayout::kFile);  // no kernel
 #if defined(BASTION_HAVE_AVX2)
   if (std::getenv("BASTION_REPACK") == nullptr) {
     EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 60, SimdLevel::kAvx2), WeightLayout::kQ5_0Pairs);
@@ -129,6 +132,9 @@ TEST(WeightLayoutTest, PreferredLayoutOnlyWhereTheShapeFitsAndAKernelRuns) {
     EXPECT_EQ(PreferredLayout(GgmlType::kQ5_0, 896, 64, SimdLevel::kAvx512), amx ? WeightLayout::kFile : WeightLayout::kQ5_0Lanes);
     EXPECT_EQ(PreferredLayout(GgmlType::kQ8_0, 896, 64, SimdLevel::kAvx512), amx ? WeightLayout::kFile : WeightLayout::kQ8_0Lanes);
     EXPECT_EQ(PreferredLayout(GgmlType::kQ4_0, 896, 64, SimdLevel::kAvx512), amx ? WeightLayout::kFile : WeightLayout::kQ4_0Lanes);
+    // The K-quant lanes kernels have no AMX counterpart: used either way.
+    EXPECT_EQ(PreferredLayout(GgmlType::kQ4_K, 4864, 896, SimdLevel::kAvx512), WeightLayout::kQ4_KLanes);
+    EXPECT_EQ(PreferredLayout(GgmlType::kQ6_K, 4864, 896, SimdLevel::kAvx512), WeightLayout::kQ6_KLanes);
   }
 #endif
   EXPECT_EQ(GetLayoutGemm(GgmlType::kF16, WeightLayout::kFile, SimdLevel::kScalar),
