@@ -34,10 +34,11 @@ constexpr int64_t kPrefillMinTokens = 8;
 // chunk's weights re-arranged: 2048 rows of 896 F16 elements split in two = 7 MiB).
 constexpr int64_t kAllTokensMaxRows = 2048;
 
-// Decode shares are cut in units of this many rows: a multiple of the row kernels' tile heights
-// and of every weight layout's row group (LayoutRowGroup; the K-quant lanes layouts interleave
-// 16 rows).
-constexpr int64_t kUnitRows = 16;
+// Decode shares are cut in units of this many rows (a multiple of the row kernels' tile heights
+// and of the legacy lanes layouts' 8-row groups), or of a job's layout row group where that is
+// larger (the K-quant lanes layouts interleave 16 rows): small units let two threads finish a
+// product close together.
+constexpr int64_t kUnitRows = 8;
 // Bytes a thread takes from the front of its own share per kernel call: large enough that the
 // per-call setup (activation preparation, the atomic) is noise, small enough that little is left
 // unstealable when the other thread runs dry.
@@ -122,7 +123,7 @@ void MatMulEngine::RunImpl(const float* x, const float* up, int64_t n_tokens, in
   token_tiles_.resize(jobs.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
     const WeightLayout layout = jobs[j].weight->layout;
-    BASTION_CHECK(kUnitRows % LayoutRowGroup(layout) == 0 && kRowAlign % LayoutRowGroup(layout) == 0);
+    BASTION_CHECK(kRowAlign % LayoutRowGroup(layout) == 0);
     gemms_[j] = GetLayoutGemm(jobs[j].weight->type, layout, level_);
     token_tiles_[j] = PrefillTokenTile(jobs[j].weight->type, level_);
   }
@@ -179,13 +180,16 @@ void MatMulEngine::RunImpl(const float* x, const float* up, int64_t n_tokens, in
 template <typename Compute>
 void MatMulEngine::RunShares(std::span<const MatMulJob> jobs, Compute& compute) {
   const int n_threads = pool_.size();
-  // Units (kUnitRows rows of one job) numbered across the jobs; unit_begin_[j] is job j's first.
+  // Units (unit_rows rows of one job) numbered across the jobs; unit_begin_[j] is job j's first.
+  int64_t unit_rows = kUnitRows;
+  for (const MatMulJob& job : jobs) unit_rows = std::max(unit_rows, LayoutRowGroup(job.weight->layout));
+  for (const MatMulJob& job : jobs) BASTION_CHECK(unit_rows % LayoutRowGroup(job.weight->layout) == 0);
   unit_begin_.resize(jobs.size() + 1);
   unit_begin_[0] = 0;
   double total_bytes = 0;
   for (size_t j = 0; j < jobs.size(); ++j) {
     const WeightMatrix& w = *jobs[j].weight;
-    unit_begin_[j + 1] = unit_begin_[j] + (w.n_out + kUnitRows - 1) / kUnitRows;
+    unit_begin_[j + 1] = unit_begin_[j] + (w.n_out + unit_rows - 1) / unit_rows;
     total_bytes += static_cast<double>(w.total_bytes());
   }
   BASTION_CHECK(unit_begin_.back() < (int64_t{1} << 32));
@@ -196,7 +200,7 @@ void MatMulEngine::RunShares(std::span<const MatMulJob> jobs, Compute& compute) 
       const WeightMatrix& w = *jobs[j].weight;
       const double bytes = static_cast<double>(w.total_bytes());
       if (target < bytes) {
-        const double unit_bytes = static_cast<double>(w.row_bytes) * kUnitRows;
+        const double unit_bytes = static_cast<double>(w.row_bytes) * static_cast<double>(unit_rows);
         return unit_begin_[j] + static_cast<int64_t>(target / unit_bytes);
       }
       target -= bytes;
@@ -214,7 +218,7 @@ void MatMulEngine::RunShares(std::span<const MatMulJob> jobs, Compute& compute) 
     return j;
   };
   auto units_for = [&](int64_t unit, size_t bytes) {
-    const size_t unit_bytes = jobs[job_of(unit)].weight->row_bytes * kUnitRows;
+    const size_t unit_bytes = jobs[job_of(unit)].weight->row_bytes * static_cast<size_t>(unit_rows);
     return static_cast<uint32_t>(std::max<size_t>(1, bytes / std::max<size_t>(unit_bytes, 1)));
   };
   // Units [a, b), which may span jobs.
@@ -223,7 +227,7 @@ void MatMulEngine::RunShares(std::span<const MatMulJob> jobs, Compute& compute) 
       const size_t j = job_of(a);
       const int64_t e = std::min(b, unit_begin_[j + 1]);
       const int64_t n_out = jobs[j].weight->n_out;
-      compute(j, (a - unit_begin_[j]) * kUnitRows, std::min(n_out, (e - unit_begin_[j]) * kUnitRows));
+      compute(j, (a - unit_begin_[j]) * unit_rows, std::min(n_out, (e - unit_begin_[j]) * unit_rows));
       a = e;
     }
   };
