@@ -2,10 +2,13 @@
 #include "model/weights.h"
 
 #include <algorithm>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "base/thread_pool.h"
 #include "gguf/gguf_reader.h"
 #include "kernels/weight_layout.h"
 #include "quant/quantize.h"
@@ -225,11 +228,25 @@ Status RepackForKernels(GgufFile& gguf, SimdLevel level, ModelWeights* weights) 
   // Only where the bytes were read into memory: EditInMemory calls nothing for a mapped file
   // (whose pages are the page cache's), and every layout stays kFile.
   const uint8_t* base = gguf.mapped_file().data();
+  // The matrices are disjoint (checked above), so the pool's threads take whole matrices, the
+  // largest first, from a shared counter: repacking is a pass over most of the file (about
+  // 0.27 s per GB on one core for the K-quant layouts).
+  std::sort(candidates.begin(), candidates.end(),
+            [](const auto& a, const auto& b) { return a.first->total_bytes() > b.first->total_bytes(); });
   auto repack = [&](std::span<uint8_t> bytes) {
-    for (auto [m, layout] : candidates) {
-      RepackRows(layout, m->type, m->n_in, bytes.data() + (m->data - base), m->row_bytes, m->n_out);
-      m->layout = layout;
-    }
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < candidates.size();) {
+        auto [m, layout] = candidates[i];
+        RepackRows(layout, m->type, m->n_in, bytes.data() + (m->data - base), m->row_bytes, m->n_out);
+        m->layout = layout;
+      }
+    };
+    const int n_threads = std::min<int>(DefaultThreadCount(), static_cast<int>(candidates.size()));
+    std::vector<std::thread> helpers;
+    for (int t = 1; t < n_threads; ++t) helpers.emplace_back(work);
+    work();
+    for (std::thread& h : helpers) h.join();
   };
   if (auto edited = gguf.mutable_mapped_file().EditInMemory(repack); !edited.ok()) return edited.error();
   if (tied) weights->output.layout = weights->token_embd.layout;
