@@ -13,6 +13,7 @@
 #include "kernels/gemm.h"
 #include "kernels/kquant_lanes_layout.h"
 #include "kernels/weight_layout.h"
+#include "layout_gemm_check.h"
 #include "quant/blocks.h"
 #include "quant/quantize.h"
 #include "quant/types.h"
@@ -20,24 +21,15 @@
 namespace bastion {
 namespace {
 
+using layout_check::ExpectLayoutGemmMatchesFile;
+using layout_check::LevelsHere;
+using layout_check::QuantizedRows;
+
 struct Case {
   GgmlType type;
   WeightLayout layout;
 };
 constexpr Case kCases[] = {{GgmlType::kQ4_K, WeightLayout::kQ4_KLanes}, {GgmlType::kQ6_K, WeightLayout::kQ6_KLanes}};
-
-std::vector<uint8_t> QuantizedRows(GgmlType type, int64_t k, int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const size_t row = RowBytes(type, k);
-  std::vector<uint8_t> out(row * static_cast<size_t>(n));
-  std::vector<float> f(static_cast<size_t>(k));
-  for (int64_t r = 0; r < n; ++r) {
-    for (auto& v : f) v = normal(rng);
-    QuantizeRow(type, f.data(), out.data() + r * row, k);
-  }
-  return out;
-}
 
 // Rows with every quant bit random (the quantizer leaves some patterns rare), and two rows of
 // extremes: row 3 all quants 0, row 9 all at their maximum with the largest scales and mins.
@@ -146,22 +138,6 @@ TEST(KQuantLanesTest, RoundTripsAndPlacesEveryElement) {
   }
 }
 
-std::vector<SimdLevel> LevelsHere() {
-  std::vector<SimdLevel> levels = {SimdLevel::kScalar};
-  const SimdLevel best = DetectSimdLevel();
-  if (best >= SimdLevel::kAvx2) levels.push_back(SimdLevel::kAvx2);
-  if (best >= SimdLevel::kAvx512) levels.push_back(SimdLevel::kAvx512);
-  return levels;
-}
-
-// The bound for two float summation orders of the same exact super-block integers, as the other
-// kernel tests use it: (2 n + 64) 2^-24 sum|w a| with n = k / 32.
-double TwoOrderBound(const std::vector<float>& wf, const std::vector<float>& af) {
-  double abs_sum = 0;
-  for (size_t i = 0; i < wf.size(); ++i) abs_sum += std::fabs(static_cast<double>(wf[i]) * af[i]);
-  return (2.0 * static_cast<double>(wf.size() / 32) + 64) * std::ldexp(1.0, -24) * abs_sum;
-}
-
 // Row counts that end mid-group (the contract reads the group whole, stores only nr rows), every
 // column count the tiles split differently, decode through prefill.
 TEST(KQuantLanesTest, GemmMatchesTheFileLayoutKernelAtEveryLevel) {
@@ -180,33 +156,10 @@ TEST(KQuantLanesTest, GemmMatchesTheFileLayoutKernelAtEveryLevel) {
           for (const int64_t nc : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 33, 64}) {
             if (level == SimdLevel::kScalar && (k > 768 || nc > 16)) continue;  // slow, and no tiling to cover
             if (k == 4864 && nr == 144 && nc > 17) continue;                    // slow in the reference below
-            const GgmlType act_type = VecDotType(tc.type);
-            const auto a = QuantizedRows(act_type, k, nc, static_cast<uint32_t>(nc + k));
-            const size_t a_row = RowBytes(act_type, k);
-            const size_t y_stride = static_cast<size_t>(nr) + 3;
-            std::vector<float> want(y_stride * static_cast<size_t>(nc), -1.0f), got(want);
-            file_gemm(k, w.data(), row, nr, a.data(), a_row, nc, want.data(), y_stride);
-            lanes_gemm(k, packed.data(), row, nr, a.data(), a_row, nc, got.data(), y_stride);
-            if (level == SimdLevel::kScalar) {
-              ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
-                  << TypeName(tc.type) << " k=" << k << " nr=" << nr << " nc=" << nc;
-              continue;
-            }
-            for (int64_t c = 0; c < nc; ++c) {
-              for (size_t i = static_cast<size_t>(nr); i < y_stride; ++i) {
-                ASSERT_EQ(got[static_cast<size_t>(c) * y_stride + i], -1.0f) << "wrote past row nr, c=" << c;
-              }
-              std::vector<float> af(static_cast<size_t>(k)), wf(static_cast<size_t>(k));
-              DequantizeRow(act_type, a.data() + c * a_row, af.data(), k);
-              for (int64_t r = 0; r < nr; ++r) {
-                DequantizeRow(tc.type, w.data() + r * row, wf.data(), k);
-                const double tol = TwoOrderBound(wf, af);
-                const size_t i = static_cast<size_t>(c) * y_stride + static_cast<size_t>(r);
-                ASSERT_LE(std::fabs(static_cast<double>(got[i]) - want[i]), tol)
-                    << TypeName(tc.type) << " " << SimdLevelName(level) << " k=" << k << " nr=" << nr << " nc=" << nc
-                    << " r=" << r << " c=" << c;
-              }
-            }
+            const auto a = QuantizedRows(VecDotType(tc.type), k, nc, static_cast<uint32_t>(nc + k));
+            ExpectLayoutGemmMatchesFile(file_gemm, lanes_gemm, tc.type, level == SimdLevel::kScalar, k, w, packed, nr,
+                                        a, nc);
+            if (::testing::Test::HasFatalFailure()) return;
           }
         }
       }

@@ -13,6 +13,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/gemm_legacy_internal.h"
+#include "layout_gemm_check.h"
 #include "quant/blocks.h"
 #include "quant/quantize.h"
 #include "quant/types.h"
@@ -20,19 +21,10 @@
 namespace bastion {
 namespace {
 
-// n rows of k elements of `type`, quantized from normal floats.
-std::vector<uint8_t> QuantizedRows(GgmlType type, int64_t k, int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const size_t row = RowBytes(type, k);
-  std::vector<uint8_t> out(row * static_cast<size_t>(n));
-  std::vector<float> f(static_cast<size_t>(k));
-  for (int64_t r = 0; r < n; ++r) {
-    for (auto& v : f) v = normal(rng);
-    QuantizeRow(type, f.data(), out.data() + r * row, k);
-  }
-  return out;
-}
+using layout_check::ExpectLayoutGemmMatchesFile;
+using layout_check::LevelsHere;
+using layout_check::QuantizedRows;
+using layout_check::TwoOrderBound;
 
 // Q5_0 rows with every block's fifth bits then replaced by random ones, so each bit position is
 // exercised both ways.
@@ -49,22 +41,6 @@ std::vector<uint8_t> RandomQ5_0Rows(int64_t k, int64_t nr, uint32_t seed) {
 
 std::vector<uint8_t> Q8Activations(int64_t k, int64_t nc, uint32_t seed) {
   return QuantizedRows(GgmlType::kQ8_0, k, nc, seed);
-}
-
-std::vector<SimdLevel> LevelsHere() {
-  std::vector<SimdLevel> levels = {SimdLevel::kScalar};
-  const SimdLevel best = DetectSimdLevel();
-  if (best >= SimdLevel::kAvx2) levels.push_back(SimdLevel::kAvx2);
-  if (best >= SimdLevel::kAvx512) levels.push_back(SimdLevel::kAvx512);
-  return levels;
-}
-
-// The kernels' bound for two float summation orders of the same exact block sums of one output:
-// (2 nb + 64) 2^-24 sum|w a|, with nb = k / 32 blocks and w, a the dequantized row and column.
-double TwoOrderBound(const std::vector<float>& wf, const std::vector<float>& af) {
-  double abs_sum = 0;
-  for (size_t i = 0; i < wf.size(); ++i) abs_sum += std::fabs(static_cast<double>(wf[i]) * af[i]);
-  return (2.0 * static_cast<double>(wf.size() / 32) + 64) * std::ldexp(1.0, -24) * abs_sum;
 }
 
 TEST(WeightLayoutTest, Q5_0PairsRoundTripsAndRearranges) {
@@ -348,31 +324,9 @@ TEST(WeightLayoutTest, LanesGemmMatchesTheFileLayoutKernelAtEveryLevel) {
             if (level == SimdLevel::kScalar && (k > 896 || nc > 16)) continue;  // slow, and no tiling to cover
             if (k == 4864 && nr == 136 && nc > 17) continue;                    // slow in the reference below
             const auto a = Q8Activations(k, nc, static_cast<uint32_t>(nc + k));
-            const size_t a_row = RowBytes(GgmlType::kQ8_0, k);
-            const size_t y_stride = static_cast<size_t>(nr) + 3;
-            std::vector<float> want(y_stride * static_cast<size_t>(nc), -1.0f), got(want);
-            file_gemm(k, w.data(), row, nr, a.data(), a_row, nc, want.data(), y_stride);
-            lanes_gemm(k, packed.data(), row, nr, a.data(), a_row, nc, got.data(), y_stride);
-            if (level == SimdLevel::kScalar) {
-              ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
-                  << TypeName(tc.type) << " k=" << k << " nr=" << nr << " nc=" << nc;
-              continue;
-            }
-            for (int64_t c = 0; c < nc; ++c) {
-              for (size_t i = static_cast<size_t>(nr); i < y_stride; ++i) {
-                ASSERT_EQ(got[static_cast<size_t>(c) * y_stride + i], -1.0f) << "wrote past row nr, c=" << c;
-              }
-              std::vector<float> af(static_cast<size_t>(k)), wf(static_cast<size_t>(k));
-              DequantizeRow(GgmlType::kQ8_0, a.data() + c * a_row, af.data(), k);
-              for (int64_t r = 0; r < nr; ++r) {
-                DequantizeRow(tc.type, w.data() + r * row, wf.data(), k);
-                const double tol = TwoOrderBound(wf, af);
-                const size_t i = static_cast<size_t>(c) * y_stride + static_cast<size_t>(r);
-                ASSERT_LE(std::fabs(static_cast<double>(got[i]) - want[i]), tol)
-                    << TypeName(tc.type) << " " << SimdLevelName(level) << " k=" << k << " nr=" << nr << " nc=" << nc
-                    << " r=" << r << " c=" << c;
-              }
-            }
+            ExpectLayoutGemmMatchesFile(file_gemm, lanes_gemm, tc.type, level == SimdLevel::kScalar, k, w, packed, nr,
+                                        a, nc);
+            if (::testing::Test::HasFatalFailure()) return;
           }
         }
       }
