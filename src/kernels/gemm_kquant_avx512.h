@@ -204,4 +204,36 @@ struct Q6K {
   }
 };
 
+// ---- The K-quant lanes layouts (kquant_lanes_layout.h), shared by their decode kernels
+// (gemm_kquant_avx512_lanes.cc) and the column kernel's group decoding (gemm_kquant_avx512_cols.cc).
+
+// A Q4_K group super-block's 16 rows' 6-bit scales and mins (UnpackScaleMinK4's rules on whole
+// vectors): dword r of each holds row r's scales 0-3, 4-7 and mins 0-3, 4-7, one per byte.
+struct LanesScaleMins {
+  __m512i s_lo, s_hi, m_lo, m_hi;
+};
+inline LanesScaleMins DecodeLanesScaleMins(const uint8_t* scale_words) {
+  const __m512i m0f = _mm512_set1_epi8(0x0F), m3f = _mm512_set1_epi8(0x3F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i u0 = _mm512_loadu_si512(scale_words);
+  const __m512i u1 = _mm512_loadu_si512(scale_words + 64);
+  const __m512i u2 = _mm512_loadu_si512(scale_words + 128);
+  // (x & 0x0F) | (top bits & 0x30): ternary-logic 0xF8 is A | (B & C).
+  return {_mm512_and_si512(u0, m3f),
+          _mm512_ternarylogic_epi32(_mm512_and_si512(u2, m0f), _mm512_srli_epi32(u0, 2), m30, 0xF8),
+          _mm512_and_si512(u1, m3f),
+          _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m0f), _mm512_srli_epi32(u1, 2), m30,
+                                    0xF8)};
+}
+
+// A Q6_K group's three vectors (low nibbles x0, x1 and high bits h) as values 0..63: w[t] holds
+// elements 4t + 0..3 of the group in each row's dword. Each element's top bit pair t moves to bits
+// 4-5 of its byte (16-bit shifts: what crosses into a neighbouring byte lands outside the 0x30 mask).
+inline void Q6KLanesValues(__m512i x0, __m512i x1, __m512i h, __m512i w[4]) {
+  const __m512i m0f = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  w[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(x0, m0f), _mm512_slli_epi16(h, 4), m30, 0xF8);
+  w[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(x1, m0f), _mm512_slli_epi16(h, 2), m30, 0xF8);
+  w[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(x0, 4), m0f), h, m30, 0xF8);
+  w[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(x1, 4), m0f), _mm512_srli_epi16(h, 2), m30, 0xF8);
+}
+
 }  // namespace bastion::kquant::avx512

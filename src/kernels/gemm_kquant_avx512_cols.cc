@@ -509,18 +509,11 @@ void UnpackLanes(Q4K, const uint8_t* blk, Unpacked u[klanes::kRows]) {
     for (int i = 0; i < 16; ++i) half[h][i] = _mm512_loadu_si512(blk + L::kQuants + 1024 * h + 64 * i);
     Transpose16(half[h]);
   }
-  const __m512i m0f = _mm512_set1_epi8(0x0F), m3f = _mm512_set1_epi8(0x3F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
   const __m512i nibble_shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);  // lanes 1 and 3: high nibbles
-  // The 16 rows' 6-bit scales and mins (UnpackScaleMinK4's rules on whole vectors, as the decode
-  // kernel does), then each row's 8 scales and 8 mins as ScaleMinK4 returns them.
-  const __m512i u0 = _mm512_loadu_si512(blk + L::kScaleWords);
-  const __m512i u1 = _mm512_loadu_si512(blk + L::kScaleWords + 64);
-  const __m512i u2 = _mm512_loadu_si512(blk + L::kScaleWords + 128);
-  const __m512i s_lo = _mm512_and_si512(u0, m3f);
-  const __m512i m_lo = _mm512_and_si512(u1, m3f);
-  const __m512i s_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(u2, m0f), _mm512_srli_epi32(u0, 2), m30, 0xF8);
-  const __m512i m_hi =
-      _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m0f), _mm512_srli_epi32(u1, 2), m30, 0xF8);
+  // The 16 rows' scales and mins as the decode kernel has them, then each row's 8 scales and 8
+  // mins as ScaleMinK4 returns them.
+  const auto [s_lo, s_hi, m_lo, m_hi] = DecodeLanesScaleMins(blk + L::kScaleWords);
   alignas(64) uint32_t scale_mins[klanes::kRows][4];  // row r: scales 0-3, 4-7, mins 0-3, 4-7
   {
     // Dwords r of (s_lo, s_hi, m_lo, m_hi) side by side: a 4 x 4 dword transpose in each lane.
@@ -589,19 +582,14 @@ void UnpackLanes(Q6K, const uint8_t* blk, Unpacked u[klanes::kRows]) {
   }
   // Each round interleaves halves, so row r ends in sc[PerfectShuffle(r)].
   auto row_at = [](int r) { return (r & 1) << 3 | (r & 2) << 1 | (r & 4) >> 1 | (r & 8) >> 3; };
-  const __m512i m0f = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
   for (int r = 0; r < klanes::kRows; ++r) {
-    const __m512i x0 = v[0][r], x1 = v[1][r], h = v[2][r];
-    const __m512i w0 = _mm512_ternarylogic_epi32(_mm512_and_si512(x0, m0f), _mm512_slli_epi16(h, 4), m30, 0xF8);
-    const __m512i w1 = _mm512_ternarylogic_epi32(_mm512_and_si512(x1, m0f), _mm512_slli_epi16(h, 2), m30, 0xF8);
-    const __m512i w2 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(x0, 4), m0f), h, m30, 0xF8);
-    const __m512i w3 =
-        _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(x1, 4), m0f), _mm512_srli_epi16(h, 2), m30, 0xF8);
+    __m512i w[4];
+    Q6KLanesValues(v[0][r], v[1][r], v[2][r], w);
     // In each 128-bit lane L (groups 4L .. 4L+3): a 4 x 4 dword transpose gives group 4L + j's 16
     // values in order in lane L of e[j]; then a 4 x 4 transpose of lanes puts groups 4i .. 4i+3
     // (elements 64 i .. 64 i + 63) in q[i].
-    const __m512i t0 = _mm512_unpacklo_epi32(w0, w1), t1 = _mm512_unpackhi_epi32(w0, w1);
-    const __m512i t2 = _mm512_unpacklo_epi32(w2, w3), t3 = _mm512_unpackhi_epi32(w2, w3);
+    const __m512i t0 = _mm512_unpacklo_epi32(w[0], w[1]), t1 = _mm512_unpackhi_epi32(w[0], w[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(w[2], w[3]), t3 = _mm512_unpackhi_epi32(w[2], w[3]);
     const __m512i e0 = _mm512_unpacklo_epi64(t0, t2), e1 = _mm512_unpackhi_epi64(t0, t2);
     const __m512i e2 = _mm512_unpacklo_epi64(t1, t3), e3 = _mm512_unpackhi_epi64(t1, t3);
     const __m512i a0 = _mm512_shuffle_i64x2(e0, e1, 0x44), a1 = _mm512_shuffle_i64x2(e0, e1, 0xEE);

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "kernels/gemm_kquant_avx512.h"
 #include "kernels/gemm_kquant_internal.h"
 #include "kernels/kquant_lanes_layout.h"
 #include "quant/blocks.h"
@@ -164,20 +165,12 @@ void Q4KTile(const TileArgs& t) {
   __m512 acc[C];
 #pragma GCC unroll 8
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
-  const __m512i m0f = _mm512_set1_epi8(0x0F), m3f = _mm512_set1_epi8(0x3F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
   const __m512i pick[4] = {PickBytePair(0), PickBytePair(1), PickBytePair(2), PickBytePair(3)};
   for (int64_t b = 0; b < t.nb; ++b) {
     const uint8_t* blk = t.group + static_cast<size_t>(b) * klanes::q4k::kBytes;
-    // Scales and mins of the 16 rows, four 6-bit values per dword (UnpackScaleMinK4's rules).
-    const __m512i u0 = _mm512_loadu_si512(blk + klanes::q4k::kScaleWords);
-    const __m512i u1 = _mm512_loadu_si512(blk + klanes::q4k::kScaleWords + 64);
-    const __m512i u2 = _mm512_loadu_si512(blk + klanes::q4k::kScaleWords + 128);
-    const __m512i s_lo = _mm512_and_si512(u0, m3f);
-    const __m512i m_lo = _mm512_and_si512(u1, m3f);
-    // (x & 0x0F) | (top bits & 0x30): ternary-logic 0xF8 is A | (B & C).
-    const __m512i s_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(u2, m0f), _mm512_srli_epi32(u0, 2), m30, 0xF8);
-    const __m512i m_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m0f),
-                                                   _mm512_srli_epi32(u1, 2), m30, 0xF8);
+    // Scales and mins of the 16 rows, four 6-bit values per dword.
+    const auto [s_lo, s_hi, m_lo, m_hi] = avx512::DecodeLanesScaleMins(blk + klanes::q4k::kScaleWords);
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + klanes::q4k::kD)));
     const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + klanes::q4k::kDmin)));
     const BlockQ8_K* act[C];
@@ -241,7 +234,6 @@ void Q6KTile(const TileArgs& t) {
   __m512 acc[C];
 #pragma GCC unroll 8
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
-  const __m512i m0f = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
   for (int64_t b = 0; b < t.nb; ++b) {
     const uint8_t* blk = t.group + static_cast<size_t>(b) * klanes::q6k::kBytes;
     const BlockQ8_K* act[C];
@@ -256,24 +248,14 @@ void Q6KTile(const TileArgs& t) {
       if (t.prefetch) PrefetchPart<klanes::q6k::kBytes, 16>(blk, g);
       const uint8_t* q = blk + klanes::q6k::kQuants + klanes::q6k::kGroupBytes * g;
       const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + klanes::q6k::kScales + 16 * g)));
-      const __m512i x0 = _mm512_loadu_si512(q);
-      const __m512i x1 = _mm512_loadu_si512(q + 64);
-      const __m512i h = _mm512_loadu_si512(q + 128);
-      // Elements 4t + i of the group: a nibble of x0 / x1 and bit pair t of h, moved to bits 4-5
-      // (16-bit shifts: what crosses into a neighbouring byte lands outside the 0x30 mask).
-      const __m512i w0 = _mm512_ternarylogic_epi32(_mm512_and_si512(x0, m0f), _mm512_slli_epi16(h, 4), m30, 0xF8);
-      const __m512i w1 = _mm512_ternarylogic_epi32(_mm512_and_si512(x1, m0f), _mm512_slli_epi16(h, 2), m30, 0xF8);
-      const __m512i w2 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(x0, 4), m0f), h, m30, 0xF8);
-      const __m512i w3 =
-          _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(x1, 4), m0f), _mm512_srli_epi16(h, 2), m30, 0xF8);
+      __m512i w[4];
+      avx512::Q6KLanesValues(_mm512_loadu_si512(q), _mm512_loadu_si512(q + 64), _mm512_loadu_si512(q + 128), w);
 #pragma GCC unroll 8
       for (int c = 0; c < C; ++c) {
         const int8_t* aq = act[c]->qs + 16 * g;
         __m512i p = _mm512_set1_epi32(extra[c * t.nb + b].offset[g]);
-        p = _mm512_dpbusd_epi32(p, w0, Broadcast4(aq));
-        p = _mm512_dpbusd_epi32(p, w1, Broadcast4(aq + 4));
-        p = _mm512_dpbusd_epi32(p, w2, Broadcast4(aq + 8));
-        p = _mm512_dpbusd_epi32(p, w3, Broadcast4(aq + 12));
+#pragma GCC unroll 4
+        for (int step = 0; step < 4; ++step) p = _mm512_dpbusd_epi32(p, w[step], Broadcast4(aq + 4 * step));
         sacc[c] = _mm512_add_epi32(sacc[c], _mm512_mullo_epi32(p, sc));
       }
     }

@@ -254,41 +254,43 @@ void FileRowFromGroup(GgmlType type, const uint8_t* group, int64_t nb, int r, ui
   FileRowFromQ5Lanes(group, nb, r, reinterpret_cast<BlockQ5_0*>(row));
 }
 
-// Whole groups of 8 rows rewritten through a copy of the group.
-void ConvertLanes(bool to_lanes, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
-  BASTION_CHECK((type == GgmlType::kQ8_0 || type == GgmlType::kQ5_0 || type == GgmlType::kQ4_0) && k % 32 == 0 &&
-                n_rows % kLaneRows == 0);
-  const int64_t nb = k / 32;
-  BASTION_CHECK(row_bytes == RowBytes(type, k));
-  const size_t group_bytes = kLaneRows * row_bytes;
+// Whole groups of `group_rows` rows rewritten through a copy of the group: into the layout with
+// to_group(file rows, group), back with to_row(group, r, row) for each of its rows.
+template <class ToGroup, class ToRow>
+void ConvertGroups(bool to_lanes, uint8_t* rows, size_t row_bytes, int64_t n_rows, int group_rows, ToGroup to_group,
+                   ToRow to_row) {
+  BASTION_CHECK(n_rows % group_rows == 0);
+  const size_t group_bytes = static_cast<size_t>(group_rows) * row_bytes;
   std::vector<uint8_t> copy(group_bytes);
-  for (int64_t r0 = 0; r0 < n_rows; r0 += kLaneRows) {
+  for (int64_t r0 = 0; r0 < n_rows; r0 += group_rows) {
     uint8_t* group = rows + static_cast<size_t>(r0) * row_bytes;
     std::memcpy(copy.data(), group, group_bytes);
     if (to_lanes) {
-      GroupFromFileRows(type, copy.data(), nb, group);
+      to_group(copy.data(), group);
     } else {
-      for (int r = 0; r < kLaneRows; ++r) FileRowFromGroup(type, copy.data(), nb, r, group + r * row_bytes);
+      for (int r = 0; r < group_rows; ++r) to_row(copy.data(), r, group + r * row_bytes);
     }
   }
 }
 
-// Whole 16-row groups of a K-quant lanes layout rewritten through a copy of the group.
+void ConvertLanes(bool to_lanes, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
+  BASTION_CHECK((type == GgmlType::kQ8_0 || type == GgmlType::kQ5_0 || type == GgmlType::kQ4_0) && k % 32 == 0);
+  BASTION_CHECK(row_bytes == RowBytes(type, k));
+  const int64_t nb = k / 32;
+  ConvertGroups(
+      to_lanes, rows, row_bytes, n_rows, kLaneRows,
+      [&](const uint8_t* file, uint8_t* group) { GroupFromFileRows(type, file, nb, group); },
+      [&](const uint8_t* group, int r, uint8_t* row) { FileRowFromGroup(type, group, nb, r, row); });
+}
+
 void ConvertKLanes(bool to_lanes, GgmlType type, int64_t k, uint8_t* rows, size_t row_bytes, int64_t n_rows) {
-  BASTION_CHECK(klanes::HasLanesLayout(type) && k % kQK_K == 0 && n_rows % klanes::kRows == 0);
+  BASTION_CHECK(klanes::HasLanesLayout(type) && k % kQK_K == 0);
   BASTION_CHECK(row_bytes == RowBytes(type, k));
   const int64_t nb = k / kQK_K;
-  const size_t group_bytes = klanes::kRows * row_bytes;
-  std::vector<uint8_t> copy(group_bytes);
-  for (int64_t r0 = 0; r0 < n_rows; r0 += klanes::kRows) {
-    uint8_t* group = rows + static_cast<size_t>(r0) * row_bytes;
-    std::memcpy(copy.data(), group, group_bytes);
-    if (to_lanes) {
-      klanes::GroupFromFileRows(type, copy.data(), nb, group);
-    } else {
-      for (int r = 0; r < klanes::kRows; ++r) klanes::FileRowFromGroup(type, copy.data(), nb, r, group + r * row_bytes);
-    }
-  }
+  ConvertGroups(
+      to_lanes, rows, row_bytes, n_rows, klanes::kRows,
+      [&](const uint8_t* file, uint8_t* group) { klanes::GroupFromFileRows(type, file, nb, group); },
+      [&](const uint8_t* group, int r, uint8_t* row) { klanes::FileRowFromGroup(type, group, nb, r, row); });
 }
 
 bool IsKLanes(WeightLayout layout) { return layout == WeightLayout::kQ4_KLanes || layout == WeightLayout::kQ6_KLanes; }
@@ -467,17 +469,15 @@ GemmFn GetLayoutGemm(GgmlType type, WeightLayout layout, SimdLevel level) {
 #endif
       return UnpackingGemmAt<WeightLayout::kQ4_0Lanes, GgmlType::kQ4_0>(level);
     case WeightLayout::kQ4_KLanes:
-      BASTION_CHECK(type == GgmlType::kQ4_K);
+    case WeightLayout::kQ6_KLanes: {
+      const bool q4k = layout == WeightLayout::kQ4_KLanes;
+      BASTION_CHECK(type == (q4k ? GgmlType::kQ4_K : GgmlType::kQ6_K));
 #if defined(BASTION_HAVE_AVX512)
       if (level == SimdLevel::kAvx512) return kquant::Avx512LanesGemm(type);
 #endif
-      return UnpackingGemmAt<WeightLayout::kQ4_KLanes, GgmlType::kQ4_K>(level);
-    case WeightLayout::kQ6_KLanes:
-      BASTION_CHECK(type == GgmlType::kQ6_K);
-#if defined(BASTION_HAVE_AVX512)
-      if (level == SimdLevel::kAvx512) return kquant::Avx512LanesGemm(type);
-#endif
-      return UnpackingGemmAt<WeightLayout::kQ6_KLanes, GgmlType::kQ6_K>(level);
+      return q4k ? UnpackingGemmAt<WeightLayout::kQ4_KLanes, GgmlType::kQ4_K>(level)
+                 : UnpackingGemmAt<WeightLayout::kQ6_KLanes, GgmlType::kQ6_K>(level);
+    }
   }
   return nullptr;
 }

@@ -228,7 +228,7 @@ Status RepackForKernels(GgufFile& gguf, SimdLevel level, ModelWeights* weights) 
   // Only where the bytes were read into memory: EditInMemory calls nothing for a mapped file
   // (whose pages are the page cache's), and every layout stays kFile.
   const uint8_t* base = gguf.mapped_file().data();
-  // The matrices are disjoint (checked above), so the pool's threads take whole matrices, the
+  // The matrices are disjoint (checked above), so one thread per core takes whole matrices, the
   // largest first, from a shared counter: repacking is a pass over most of the file (about
   // 0.27 s per GB on one core for the K-quant layouts).
   std::sort(candidates.begin(), candidates.end(),
